@@ -1,0 +1,147 @@
+/* The echo pump: a poll-driven read/write loop over one connection. Bytes are
+ * read into a buffer and written back from it; reading pauses while the
+ * buffer is full, which is what makes a client that sends but never reads
+ * stop, rather than grow us. */
+#include "echo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "log.h"
+#include "signals.h"
+
+struct pump {
+        int fd;
+        char buf[ECHO_BUFFER_SIZE];
+        size_t start, end;      /* buf[start..end) was read and is still owed */
+        bool reading;           /* false once the client sent FIN or we were told to stop */
+        uint64_t bytes;
+        usec_t last_progress_usec;
+};
+
+static int pump_read(struct pump *p) {
+        ssize_t n = read(p->fd, p->buf + p->end, sizeof p->buf - p->end);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        /* A FIN ends the client's sending, not our reply: what was read is
+         * still owed, so keep writing until the buffer is empty. */
+        if (n == 0)
+                p->reading = false;
+        p->end += (size_t) n;
+        return 0;
+}
+
+/* Writes as much of the owed bytes as the socket takes now; a partial write
+ * just leaves the rest for the next POLLOUT. */
+static int pump_write(struct pump *p) {
+        while (p->start < p->end) {
+                ssize_t n = send(p->fd, p->buf + p->start, p->end - p->start,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                p->start += (size_t) n;
+                p->bytes += (uint64_t) n;
+        }
+        p->start = p->end = 0;
+        return 0;
+}
+
+/* A SIGTERM means: stop taking new bytes, but return those already taken. */
+static void pump_handle_signal(struct pump *p, int signal_fd) {
+        while (signals_read(signal_fd) > 0)
+                p->reading = false;
+}
+
+static int pump_timeout_ms(const struct pump *p, usec_t idle_usec) {
+        if (idle_usec == 0)
+                return -1;
+        return poll_timeout_ms(p->last_progress_usec + idle_usec, now_usec());
+}
+
+/* One turn: wait for the socket or a signal, then move what can be moved. */
+static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
+        bool has_space = p->end < sizeof p->buf;
+        struct pollfd fds[2] = {
+                { .fd = p->fd, .events = (p->reading && has_space ? POLLIN : 0) |
+                                         (p->start < p->end ? POLLOUT : 0) },
+                { .fd = signal_fd, .events = POLLIN },
+        };
+        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, idle_usec));
+        if (r < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (r == 0)
+                return idle_usec > 0 && now_usec() - p->last_progress_usec >= idle_usec
+                               ? -ETIMEDOUT : 0;
+        if (signal_fd >= 0 && fds[1].revents)
+                pump_handle_signal(p, signal_fd);
+
+        size_t before_in = p->end;
+        uint64_t before_out = p->bytes;
+        bool was_reading = p->reading;
+        /* POLLHUP/POLLERR: let read or send report what happened. */
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && p->reading && has_space) {
+                r = pump_read(p);
+                if (r < 0)
+                        return r;
+        }
+        /* Write straight after reading: the socket is almost always writable,
+         * and this saves a poll() per round trip. */
+        r = pump_write(p);
+        if (r < 0)
+                return r;
+        /* Only bytes moving (or the client's FIN) count against the idle
+         * timeout: a client that stops reading must not keep us forever. */
+        if (p->end != before_in || p->bytes != before_out || p->reading != was_reading)
+                p->last_progress_usec = now_usec();
+        return 0;
+}
+
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
+        static struct pump p;   /* static: 64 KiB is too much for a small child's stack */
+        int r = 0;
+
+        p = (struct pump) { .fd = fd, .reading = true, .last_progress_usec = now_usec() };
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                r = -errno;
+
+        while (r >= 0 && (p.reading || p.start < p.end))
+                r = pump_step(&p, signal_fd, idle_usec);
+
+        if (r >= 0 && shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+                r = -errno;
+        *ret_bytes = p.bytes;
+        return r;
+}
+
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec) {
+        usec_t start = now_usec();
+        uint64_t bytes;
+
+        int r = echo_pump(c->fd, signal_fd, idle_usec, &bytes);
+        log_connection_closed((struct sockaddr *) &c->peer, c->peer_len, bytes,
+                              now_usec() - start, r);
+        c->fd = safe_close(c->fd);
+        return r;
+}
+
+noreturn void echo_child(struct connection *c, const int *listeners, size_t n_listeners,
+                         int signal_fd, usec_t idle_usec) {
+        /* The listeners stay open in the parent: closing our copies changes
+         * nothing for it, and keeps a long connection from pinning a port
+         * the parent may have closed since. */
+        for (size_t i = 0; i < n_listeners; i++)
+                safe_close(listeners[i]);
+        /* Only the main process speaks to systemd (NotifyAccess=main). */
+        (void) unsetenv("NOTIFY_SOCKET");
+        signals_reset_for_child();
+
+        int r = echo_connection(c, signal_fd, idle_usec);
+        _exit(r < 0 ? 1 : 0);
+}

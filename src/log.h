@@ -1,0 +1,42 @@
+/* Logging: structured journal entries when stderr is the journal, plain
+ * "echod: ..." lines otherwise. One log_*() function per event kind keeps
+ * every MESSAGE_ID and field name in log.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "options.h"
+
+/* Chooses the target (journal if JOURNAL_STREAM names our stderr) and level. */
+void log_init(enum log_level max_level);
+
+/* In --inetd mode stderr may be the client's socket (inetd, and systemd's
+ * StandardInput=socket, hand the connection over as fds 0, 1 and 2): a log
+ * line there would become part of the echo. Then log to the journal only. */
+void log_avoid_fd(int fd);
+
+bool log_enabled(enum log_level level);
+
+/* Generic messages; the _errno variants append strerror(-r). Both error
+ * forms return @r, so that "return log_error(-EINVAL, ...)" reads as one step. */
+int log_error(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_error_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_warning_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Events, each with its MESSAGE_ID. */
+void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len);
+void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t child_pid);
+void log_connection_closed(const struct sockaddr *peer, socklen_t len, uint64_t bytes,
+                           uint64_t duration_usec, int r);
+void log_child_killed(pid_t child_pid, int signo, unsigned suppressed);
+void log_accept_failed(int r, unsigned backoff_ms, unsigned suppressed);
+void log_fork_failed(int r, unsigned backoff_ms, unsigned suppressed);
+void log_limit_reached(unsigned max_connections, unsigned suppressed);
+void log_stopping(unsigned n_active, unsigned timeout_sec);
+void log_stopped(uint64_t n_total, unsigned n_killed);

@@ -1,0 +1,72 @@
+/* echod: options → sockets → server_run() → exit status; nothing else.
+ * Exit status: 0 done, 1 runtime failure, 2 bad usage (found before any
+ * socket is created). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "echo.h"
+#include "log.h"
+#include "options.h"
+#include "server.h"
+#include "signals.h"
+#include "sockets.h"
+
+#define EXIT_USAGE 2
+
+/* Accept=yes or --inetd: one connection, echoed here. Whatever the client
+ * did, the service did its job: exit 0. */
+static int serve_one_connection(struct socket_set *sockets, int signal_fd,
+                                const struct options *o) {
+        struct connection c = { .fd = sockets->connection, .peer_len = sizeof c.peer };
+
+        sockets->connection = -1;
+        (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
+        (void) echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC);
+        return EXIT_SUCCESS;
+}
+
+static int serve(const struct options *o) {
+        struct socket_set sockets;
+        struct server server;
+
+        int signal_fd = signals_open();
+        if (signal_fd < 0) {
+                log_error_errno(signal_fd, "cannot set up signal handling");
+                return EXIT_FAILURE;
+        }
+        if (sockets_acquire(o, &sockets) < 0)
+                return EXIT_FAILURE;
+        if (sockets.connection >= 0)
+                return serve_one_connection(&sockets, signal_fd, o);
+
+        if (server_init(&server, o, &sockets, signal_fd) < 0) {
+                log_error(-ENOMEM, "out of memory");
+                return EXIT_FAILURE;
+        }
+        int r = server_run(&server);
+        server_free(&server);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char *argv[]) {
+        static struct options options;
+        char error[256];
+
+        int action = options_parse(argc, argv, &options, error, sizeof error);
+        if (action < 0) {
+                fprintf(stderr, "echod: %s\n", error);
+                return EXIT_USAGE;
+        }
+        if (action == OPTIONS_HELP) {
+                fputs(options_usage(), stdout);
+                return EXIT_SUCCESS;
+        }
+        if (action == OPTIONS_VERSION) {
+                printf("echod %s\n", ECHOD_VERSION);
+                return EXIT_SUCCESS;
+        }
+        log_init(options.log_level);
+        return serve(&options);
+}

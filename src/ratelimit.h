@@ -1,0 +1,27 @@
+/* At most one message a second per kind, counting what was held back, so a
+ * flood of identical failures costs one line a second and says how many. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "time-util.h"
+
+#define RATELIMIT_INTERVAL_USEC USEC_PER_SEC
+
+struct ratelimit {
+        usec_t last_usec;       /* when the last message went out; 0: never */
+        unsigned suppressed;    /* held back since then */
+};
+
+/* Returns true when a message may go out @now, and then the number held back
+ * since the last one in @ret_suppressed; otherwise counts this one as held back. */
+static inline bool ratelimit_allow(struct ratelimit *rl, usec_t now, unsigned *ret_suppressed) {
+        if (rl->last_usec != 0 && now - rl->last_usec < RATELIMIT_INTERVAL_USEC) {
+                rl->suppressed++;
+                return false;
+        }
+        *ret_suppressed = rl->suppressed;
+        rl->suppressed = 0;
+        rl->last_usec = now;
+        return true;
+}

@@ -1,0 +1,49 @@
+/* The parent: wait for an event; a connection → fork a child to echo it;
+ * SIGCHLD → reap every exited child; SIGTERM → stop accepting and drain. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "children.h"
+#include "echo.h"
+#include "options.h"
+#include "ratelimit.h"
+#include "sockets.h"
+#include "time-util.h"
+
+struct server {
+        const struct options *options;
+        int listeners[SOCKETS_MAX];
+        size_t n_listeners;
+        int signal_fd;
+
+        struct children children;       /* live children: the active count */
+        uint64_t n_total;
+
+        /* A connection accepted when fork() then failed: it waits here, and
+         * accepting pauses, until a retry can fork for it. */
+        struct connection pending;
+        usec_t paused_until_usec;       /* back-off after accept or fork failed */
+        unsigned backoff_ms;
+
+        bool status_changed;
+        usec_t status_sent_usec;
+        usec_t watchdog_period_usec;    /* 0: no watchdog */
+        usec_t watchdog_sent_usec;
+
+        bool stopping;
+        usec_t stop_deadline_usec;
+        unsigned n_killed;
+
+        struct ratelimit accept_failed, fork_failed, limit_reached, child_killed;
+};
+
+/* Takes over the listeners in @sockets and @signal_fd. Returns 0 or -ENOMEM. */
+int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
+                int signal_fd);
+void server_free(struct server *s);
+
+/* Serves until SIGTERM or SIGINT and the drain that follows. Returns 0, or
+ * -errno when the loop itself failed. */
+int server_run(struct server *s);
