@@ -1,0 +1,274 @@
+/* echo_pump() over a real socketpair: every byte back, in order, whatever
+ * the kernel does to our writes, and an end for every kind of client. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "src/echo.h"
+#include "unit.h"
+
+#define IDLE_5S (5 * USEC_PER_SEC)
+
+static void make_pair(int s[2]) {
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+}
+
+static size_t read_all(int fd, char *buf, size_t size) {
+        size_t got = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + got, size - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                ck_assert_int_ge(n, 0);
+                if (n == 0 || (got += (size_t) n) == size)
+                        return got;
+        }
+}
+
+/* A client on its own thread: sends @len bytes of @data while reading the
+ * echo, closes its sending half, and reads until end of stream. */
+struct client {
+        int fd;
+        const char *data;
+        size_t len;
+        char *echoed;
+        size_t n_echoed;
+};
+
+static void *client_run(void *userdata) {
+        struct client *c = userdata;
+        size_t sent = 0;
+        sigset_t all;
+
+        sigfillset(&all);       /* test signals are for the pump's thread */
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+        while (sent < c->len || c->n_echoed < c->len) {
+                struct pollfd p = { .fd = c->fd, .events = POLLIN | (sent < c->len ? POLLOUT : 0) };
+                if (poll(&p, 1, 5000) <= 0)
+                        break;
+                if (p.revents & POLLOUT) {
+                        ssize_t n = send(c->fd, c->data + sent, c->len - sent, MSG_DONTWAIT);
+                        if (n > 0 && (sent += (size_t) n) == c->len)
+                                shutdown(c->fd, SHUT_WR);
+                }
+                if (p.revents & POLLIN) {
+                        ssize_t n = recv(c->fd, c->echoed + c->n_echoed, c->len - c->n_echoed,
+                                         MSG_DONTWAIT);
+                        if (n > 0)
+                                c->n_echoed += (size_t) n;
+                        else if (n == 0)
+                                break;
+                }
+        }
+        return NULL;
+}
+
+static char *random_bytes(size_t len) {
+        char *data = malloc(len);
+        ck_assert_ptr_nonnull(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (char) (rand() & 0xff);
+        return data;
+}
+
+START_TEST(half_close_still_gets_every_byte_back) {
+        static const char msg[] = "ping\0pong";         /* NUL is data too */
+        char buf[sizeof msg + 1];
+        uint64_t bytes;
+        int s[2];
+
+        make_pair(s);
+        ck_assert_int_eq(write(s[0], msg, sizeof msg), sizeof msg);
+        ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
+
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, &bytes), 0);
+
+        ck_assert_int_eq(read_all(s[0], buf, sizeof buf), sizeof msg);
+        ck_assert_mem_eq(buf, msg, sizeof msg);
+        ck_assert_uint_eq(bytes, sizeof msg);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+/* With a send buffer of a few KiB, nearly every send() is partial. */
+START_TEST(partial_writes_lose_nothing) {
+        const size_t len = 4 << 20;
+        int s[2], tiny = 2048;
+        uint64_t bytes;
+        pthread_t thread;
+
+        make_pair(s);
+        ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny), 0);
+        struct client c = { .fd = s[0], .data = random_bytes(len), .len = len,
+                            .echoed = malloc(len) };
+        ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
+
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, &bytes), 0);
+
+        pthread_join(thread, NULL);
+        ck_assert_uint_eq(c.n_echoed, len);
+        ck_assert_mem_eq(c.echoed, c.data, len);
+        ck_assert_uint_eq(bytes, len);
+        free(c.echoed);
+        free((char *) c.data);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+static void on_alarm(int signo) {
+        (void) signo;   /* only here to interrupt system calls */
+}
+
+START_TEST(interrupted_system_calls_are_resumed) {
+        const size_t len = 1 << 20;
+        struct sigaction sa = { .sa_handler = on_alarm };   /* no SA_RESTART: EINTR */
+        struct itimerval every_100us = { { 0, 100 }, { 0, 100 } };
+        struct itimerval off = { { 0, 0 }, { 0, 0 } };
+        int s[2], tiny = 2048;
+        uint64_t bytes;
+        pthread_t thread;
+
+        make_pair(s);
+        ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny), 0);
+        ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+        struct client c = { .fd = s[0], .data = random_bytes(len), .len = len,
+                            .echoed = malloc(len) };
+        ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
+        ck_assert_int_eq(setitimer(ITIMER_REAL, &every_100us, NULL), 0);
+
+        int r = echo_pump(s[1], -1, IDLE_5S, &bytes);
+
+        setitimer(ITIMER_REAL, &off, NULL);
+        pthread_join(thread, NULL);
+        ck_assert_int_eq(r, 0);
+        ck_assert_uint_eq(c.n_echoed, len);
+        ck_assert_mem_eq(c.echoed, c.data, len);
+        free(c.echoed);
+        free((char *) c.data);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+START_TEST(silent_client_times_out) {
+        int s[2];
+        uint64_t bytes;
+
+        make_pair(s);
+        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, &bytes), -ETIMEDOUT);
+        ck_assert_uint_eq(bytes, 0);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+/* A client that sends but never reads fills both buffers; then nothing moves
+ * and the idle timeout ends it, however much it still wants to send. */
+START_TEST(client_that_never_reads_times_out) {
+        char chunk[65536] = { 0 };
+        int s[2];
+        uint64_t bytes;
+
+        make_pair(s);
+        ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
+        while (send(s[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+                ;
+        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, &bytes), -ETIMEDOUT);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+/* A client gone with our reply unsent: the pump ends with an error instead of
+ * retrying the failing write or read forever (the test's timeout catches a spin). */
+START_TEST(client_gone_ends_the_pump) {
+        char chunk[4096] = { 1 };
+        int s[2];
+        uint64_t bytes;
+
+        make_pair(s);
+        ck_assert_int_eq(write(s[0], chunk, sizeof chunk), sizeof chunk);
+        close(s[0]);
+
+        int r = echo_pump(s[1], -1, IDLE_5S, &bytes);
+
+        ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "pump returned %d", r);
+        close(s[1]);
+}
+END_TEST
+
+/* The stopper waits until the pump holds bytes it cannot write yet, sends
+ * SIGTERM, then reads everything that comes back. */
+struct stopper {
+        int fd;
+        char *echoed;
+        size_t n_echoed, size;
+};
+
+static void *stopper_run(void *userdata) {
+        struct stopper *st = userdata;
+
+        usleep(200 * 1000);
+        kill(getpid(), SIGTERM);
+        st->n_echoed = read_all(st->fd, st->echoed, st->size);
+        return NULL;
+}
+
+/* SIGTERM: what was already read is written back, then the connection ends. */
+START_TEST(sigterm_returns_what_was_read_then_ends) {
+        const size_t len = 65536;
+        char *data = random_bytes(len);
+        int s[2], tiny = 2048;
+        sigset_t term;
+        uint64_t bytes;
+        pthread_t thread;
+
+        make_pair(s);
+        ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny), 0);
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        ck_assert_int_eq(sigprocmask(SIG_BLOCK, &term, NULL), 0);
+        int signal_fd = signalfd(-1, &term, SFD_NONBLOCK | SFD_CLOEXEC);
+        ck_assert_int_ge(signal_fd, 0);
+        ck_assert_int_eq(write(s[0], data, len), len);
+        struct stopper st = { .fd = s[0], .echoed = malloc(len + 1), .size = len + 1 };
+        ck_assert_int_eq(pthread_create(&thread, NULL, stopper_run, &st), 0);
+
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, &bytes), 0);
+
+        pthread_join(thread, NULL);
+        ck_assert_uint_eq(st.n_echoed, len);    /* then end of stream, not more */
+        ck_assert_mem_eq(st.echoed, data, len);
+        free(st.echoed);
+        free(data);
+        close(signal_fd);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("echo");
+        TCase *tc = tcase_create("pump");
+        tcase_set_timeout(tc, 20);
+        tcase_add_test(tc, half_close_still_gets_every_byte_back);
+        tcase_add_test(tc, partial_writes_lose_nothing);
+        tcase_add_test(tc, interrupted_system_calls_are_resumed);
+        tcase_add_test(tc, silent_client_times_out);
+        tcase_add_test(tc, client_that_never_reads_times_out);
+        tcase_add_test(tc, client_gone_ends_the_pump);
+        tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
+        suite_add_tcase(s, tc);
+        return run_suite(s);
+}
