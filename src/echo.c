@@ -67,9 +67,10 @@ static int pump_timeout_ms(const struct pump *p, usec_t idle_usec) {
 /* One turn: wait for the socket or a signal, then move what can be moved. */
 static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         bool has_space = p->end < sizeof p->buf;
+        short events = (short) ((p->reading && has_space ? POLLIN : 0) |
+                                (p->start < p->end ? POLLOUT : 0));
         struct pollfd fds[2] = {
-                { .fd = p->fd, .events = (p->reading && has_space ? POLLIN : 0) |
-                                         (p->start < p->end ? POLLOUT : 0) },
+                { .fd = p->fd, .events = events },
                 { .fd = signal_fd, .events = POLLIN },
         };
         int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, idle_usec));

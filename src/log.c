@@ -91,7 +91,6 @@ static void send_to_journal(enum log_level level, const char *message_id,
         } while (0)
 
         static const char identifier[] = "SYSLOG_IDENTIFIER=echod";
-        char text[ADDRESS_TEXT_MAX];
 
         iov[n++] = (struct iovec) { .iov_base = (char *) message_field,
                                     .iov_len = strlen(message_field) };
@@ -101,6 +100,7 @@ static void send_to_journal(enum log_level level, const char *message_id,
         if (message_id)
                 ADD(id, "MESSAGE_ID=%s", message_id);
         if (f && f->peer) {
+                char text[ADDRESS_TEXT_MAX];
                 ADD(addr, "REMOTE_ADDR=%s", address_format_host(f->peer, f->peer_len, text));
                 if (f->peer->sa_family != AF_UNIX)
                         ADD(port, "REMOTE_PORT=%u", address_port(f->peer));

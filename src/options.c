@@ -112,8 +112,7 @@ static int add_listen(struct options *o, const char *text, char *error, size_t e
 
 /* getopt_long() reports what went wrong only on stderr; with opterr = 0 we
  * rebuild the message from optopt and the argument it stopped at. */
-static int getopt_error(int c, char *argv[], char *error, size_t error_size) {
-        const char *arg = argv[optind - 1];
+static int getopt_error(int c, const char *arg, char *error, size_t error_size) {
         if (c == ':')
                 return fail(error, error_size, "%s: missing value", arg);
         if (optopt == 0)        /* an unknown long option */
@@ -124,7 +123,7 @@ static int getopt_error(int c, char *argv[], char *error, size_t error_size) {
         return fail(error, error_size, "-%c: unknown option", optopt);
 }
 
-static int parse_one(int c, char *argv[], struct options *o, char *error, size_t error_size) {
+static int parse_one(int c, char *const argv[], struct options *o, char *error, size_t error_size) {
         switch (c) {
         case 'l':
                 return add_listen(o, optarg, error, error_size);
@@ -151,7 +150,7 @@ static int parse_one(int c, char *argv[], struct options *o, char *error, size_t
                 return 0;
         }
         default:
-                return getopt_error(c, argv, error, error_size);
+                return getopt_error(c, argv[optind - 1], error, error_size);
         }
 }
 
