@@ -191,10 +191,12 @@ static const char *suppressed_text(unsigned suppressed, char *buf, size_t size) 
         return buf;
 }
 
-void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len) {
+void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len,
+                   bool datagram) {
         char text[ADDRESS_TEXT_MAX];
-        log_full(LOG_LEVEL_INFO, MESSAGE_ID_LISTENING, NULL, 0, "listening on %s (fd %d%s%s)",
-                 address_format(local, len, text), fd, name ? ", " : "", name ? name : "");
+        log_full(LOG_LEVEL_INFO, MESSAGE_ID_LISTENING, NULL, 0, "listening on %s (%s, fd %d%s%s)",
+                 address_format(local, len, text), datagram ? "datagram" : "stream", fd,
+                 name ? ", " : "", name ? name : "");
 }
 
 void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t child_pid) {
@@ -248,6 +250,25 @@ void log_limit_reached(unsigned max_connections, unsigned suppressed) {
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_LIMIT_REACHED, NULL, 0,
                  "%u connections active, the limit: new clients wait in the backlog%s",
                  max_connections, suppressed_text(suppressed, more, sizeof more));
+}
+
+void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsigned limit,
+                              unsigned suppressed) {
+        char text[ADDRESS_TEXT_MAX], more[64];
+        struct log_fields f = { .peer = peer, .peer_len = len };
+        log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_SOURCE_LIMIT, &f, 0,
+                 "%s already holds %u connections, the per-source limit: connection closed%s",
+                 address_format_host(peer, len, text), limit,
+                 suppressed_text(suppressed, more, sizeof more));
+}
+
+void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const char *reason,
+                          unsigned suppressed) {
+        char text[ADDRESS_TEXT_MAX], more[64];
+        struct log_fields f = { .peer = source, .peer_len = len };
+        log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_DATAGRAM_DROPPED, &f, 0,
+                 "datagram from %s dropped: %s%s", address_format(source, len, text), reason,
+                 suppressed_text(suppressed, more, sizeof more));
 }
 
 void log_stopping(unsigned n_active, unsigned timeout_sec) {

@@ -30,7 +30,8 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Events, each with its MESSAGE_ID. */
-void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len);
+void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len,
+                   bool datagram);
 void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t child_pid);
 void log_connection_closed(const struct sockaddr *peer, socklen_t len, uint64_t bytes,
                            uint64_t duration_usec, int r);
@@ -38,5 +39,9 @@ void log_child_killed(pid_t child_pid, int signo, unsigned suppressed);
 void log_accept_failed(int r, unsigned backoff_ms, unsigned suppressed);
 void log_fork_failed(int r, unsigned backoff_ms, unsigned suppressed);
 void log_limit_reached(unsigned max_connections, unsigned suppressed);
+void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsigned limit,
+                              unsigned suppressed);
+void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const char *reason,
+                          unsigned suppressed);
 void log_stopping(unsigned n_active, unsigned timeout_sec);
 void log_stopped(uint64_t n_total, unsigned n_killed);

@@ -5,9 +5,17 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
-void status_format(char *buf, size_t size, unsigned n_active, uint64_t n_total, bool stopping) {
-        snprintf(buf, size, "%u active, %" PRIu64 " total connections%s", n_active, n_total,
-                 stopping ? ", stopping" : "");
+void status_format(char *buf, size_t size, const struct status *st) {
+        char refused[48] = "", datagrams[96] = "";
+
+        if (st->n_refused > 0)
+                snprintf(refused, sizeof refused, ", %" PRIu64 " refused", st->n_refused);
+        if (st->datagrams)
+                snprintf(datagrams, sizeof datagrams,
+                         ", %" PRIu64 " datagrams echoed, %" PRIu64 " dropped",
+                         st->datagrams_echoed, st->datagrams_dropped);
+        snprintf(buf, size, "%u active, %" PRIu64 " total connections%s%s%s", st->n_active,
+                 st->n_total, refused, datagrams, st->stopping ? ", stopping" : "");
 }
 
 usec_t status_next_usec(usec_t last_usec) {

@@ -10,10 +10,22 @@
 #include "time-util.h"
 
 #define STATUS_INTERVAL_USEC USEC_PER_SEC
-#define STATUS_TEXT_MAX 128
+#define STATUS_TEXT_MAX 256
 
-/* "3 active, 1042 total connections", with ", stopping" while draining. */
-void status_format(char *buf, size_t size, unsigned n_active, uint64_t n_total, bool stopping);
+/* The numbers STATUS= reports. */
+struct status {
+        unsigned n_active;
+        uint64_t n_total;
+        uint64_t n_refused;             /* closed at once by the per-source limit */
+        bool datagrams;                 /* UDP is served: report its counts */
+        uint64_t datagrams_echoed;
+        uint64_t datagrams_dropped;
+        bool stopping;
+};
+
+/* "3 active, 1042 total connections", then ", 2 refused" once any was,
+ * ", 10 datagrams echoed, 1 dropped" when UDP is served, ", stopping". */
+void status_format(char *buf, size_t size, const struct status *st);
 
 /* A changed status goes out at most once per STATUS_INTERVAL_USEC: returns
  * when the next one may be sent, given the last was sent at @last_usec. */

@@ -15,8 +15,10 @@ enum {
 
 static const struct option long_options[] = {
         { "listen",           required_argument, NULL, 'l' },
+        { "listen-datagram",  required_argument, NULL, 'u' },
         { "inetd",            no_argument,       NULL, 'i' },
         { "max-connections",  required_argument, NULL, 'c' },
+        { "max-connections-per-source", required_argument, NULL, 's' },
         { "idle-timeout",     required_argument, NULL, 't' },
         { "shutdown-timeout", required_argument, NULL, ARG_SHUTDOWN_TIMEOUT },
         { "log-level",        required_argument, NULL, ARG_LOG_LEVEL },
@@ -51,9 +53,13 @@ const char *options_usage(void) {
                "\n"
                "  -l, --listen=ADDRESS         listen on PORT, A.B.C.D:PORT, [IPV6]:PORT or\n"
                "                               /PATH when systemd passes no socket (repeatable)\n"
+               "  -u, --listen-datagram=ADDRESS  echo UDP datagrams on PORT, A.B.C.D:PORT or\n"
+               "                               [IPV6]:PORT (repeatable)\n"
                "  -i, --inetd                  echo the connection on standard input, then exit\n"
                "  -c, --max-connections=N      serve at most N connections at once, 1..65536\n"
                "                               (default 1024); more wait in the backlog\n"
+               "  -s, --max-connections-per-source=N  close at once a client address's\n"
+               "                               connection beyond N live ones (default 0: off)\n"
                "  -t, --idle-timeout=SECONDS   close a connection idle this long, 0 = never\n"
                "                               (default 300)\n"
                "      --shutdown-timeout=SECONDS  on SIGTERM, wait this long for connections\n"
@@ -97,16 +103,20 @@ static int parse_number_option(const char *name, const char *text, unsigned min,
         return 0;
 }
 
-static int add_listen(struct options *o, const char *text, char *error, size_t error_size) {
-        if (o->n_listen >= OPTIONS_LISTEN_MAX)
-                return fail(error, error_size, "--listen: more than %d addresses",
+static int add_address(const char *name, const char *text, bool datagram,
+                       struct listen_option *list, size_t *n, char *error, size_t error_size) {
+        if (*n >= OPTIONS_LISTEN_MAX)
+                return fail(error, error_size, "%s: more than %d addresses", name,
                             OPTIONS_LISTEN_MAX);
-        struct listen_option *l = &o->listen[o->n_listen];
+        struct listen_option *l = &list[*n];
         int r = address_parse(text, &l->address);
         if (r < 0)
-                return fail(error, error_size, "--listen: '%s': %s", text, address_strerror(r));
+                return fail(error, error_size, "%s: '%s': %s", name, text, address_strerror(r));
+        if (datagram && l->address.sa.sa_family == AF_UNIX)
+                return fail(error, error_size, "%s: '%s': expected PORT, A.B.C.D:PORT or "
+                            "[IPV6]:PORT", name, text);
         l->text = text;
-        o->n_listen++;
+        (*n)++;
         return 0;
 }
 
@@ -126,7 +136,11 @@ static int getopt_error(int c, const char *arg, char *error, size_t error_size) 
 static int parse_one(int c, char *const argv[], struct options *o, char *error, size_t error_size) {
         switch (c) {
         case 'l':
-                return add_listen(o, optarg, error, error_size);
+                return add_address("--listen", optarg, false, o->listen, &o->n_listen, error,
+                                   error_size);
+        case 'u':
+                return add_address("--listen-datagram", optarg, true, o->listen_datagram,
+                                   &o->n_listen_datagram, error, error_size);
         case 'i':
                 o->inetd = true;
                 return 0;
@@ -134,6 +148,10 @@ static int parse_one(int c, char *const argv[], struct options *o, char *error, 
                 return parse_number_option("--max-connections", optarg, 1,
                                            MAX_CONNECTIONS_LIMIT, &o->max_connections, error,
                                            error_size);
+        case 's':
+                return parse_number_option("--max-connections-per-source", optarg, 0,
+                                           MAX_CONNECTIONS_LIMIT,
+                                           &o->max_connections_per_source, error, error_size);
         case 't':
                 return parse_number_option("--idle-timeout", optarg, 0, TIMEOUT_LIMIT_SEC,
                                            &o->idle_timeout_sec, error, error_size);
@@ -166,7 +184,7 @@ int options_parse(int argc, char *argv[], struct options *ret, char *error, size
 
         opterr = 0;
         optind = 0;     /* 0, not 1: makes glibc reset its state, so tests can parse again */
-        while ((c = getopt_long(argc, argv, ":l:ic:t:hV", long_options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":l:u:ic:s:t:hV", long_options, NULL)) >= 0) {
                 if (c == 'h' || c == 'V') {
                         if (action == OPTIONS_RUN)
                                 action = c == 'h' ? OPTIONS_HELP : OPTIONS_VERSION;
@@ -178,8 +196,9 @@ int options_parse(int argc, char *argv[], struct options *ret, char *error, size
         }
         if (optind < argc)
                 return fail(error, error_size, "'%s': unexpected argument", argv[optind]);
-        if (o.inetd && o.n_listen > 0)
-                return fail(error, error_size, "--inetd: cannot be combined with --listen");
+        if (o.inetd && (o.n_listen > 0 || o.n_listen_datagram > 0))
+                return fail(error, error_size, "--inetd: cannot be combined with --listen or "
+                            "--listen-datagram");
 
         *ret = o;
         return action;

@@ -25,8 +25,11 @@ struct listen_option {
 struct options {
         struct listen_option listen[OPTIONS_LISTEN_MAX];
         size_t n_listen;
+        struct listen_option listen_datagram[OPTIONS_LISTEN_MAX];
+        size_t n_listen_datagram;
         bool inetd;
         unsigned max_connections;
+        unsigned max_connections_per_source;    /* 0: no limit */
         unsigned idle_timeout_sec;      /* 0: never */
         unsigned shutdown_timeout_sec;
         enum log_level log_level;

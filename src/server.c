@@ -17,6 +17,8 @@
 /* Connections taken per wake-up of a listener: enough to empty a burst in
  * few poll() calls, few enough that the signalfd is never kept waiting. */
 #define ACCEPT_BATCH 32
+/* Datagrams echoed per wake-up of one UDP socket, for the same reason. */
+#define DATAGRAM_BATCH 64
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 1000u
 
@@ -32,20 +34,34 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
         int r = children_init(&s->children, o->max_connections);
         if (r < 0)
                 return r;
+        if (o->max_connections_per_source > 0) {
+                r = sources_init(&s->sources, o->max_connections);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < sockets->n_listeners; i++)
                 s->listeners[i] = sockets->listeners[i];
+        for (size_t i = 0; i < sockets->n_datagrams; i++)
+                s->datagrams[i] = sockets->datagrams[i];
         s->n_listeners = sockets->n_listeners;
-        sockets->n_listeners = 0;
+        s->n_datagrams = sockets->n_datagrams;
+        sockets->n_listeners = sockets->n_datagrams = 0;
         return 0;
 }
 
+static void close_all(int *fds, size_t *n) {
+        for (size_t i = 0; i < *n; i++)
+                safe_close(fds[i]);
+        *n = 0;
+}
+
 void server_free(struct server *s) {
-        for (size_t i = 0; i < s->n_listeners; i++)
-                safe_close(s->listeners[i]);
-        s->n_listeners = 0;
+        close_all(s->listeners, &s->n_listeners);
+        close_all(s->datagrams, &s->n_datagrams);
         s->pending.fd = safe_close(s->pending.fd);
         s->signal_fd = safe_close(s->signal_fd);
         children_free(&s->children);
+        sources_free(&s->sources);
 }
 
 static unsigned n_active(const struct server *s) {
@@ -67,9 +83,22 @@ static void pause_accepting(struct server *s) {
         s->paused_until_usec = now_usec() + s->backoff_ms * USEC_PER_MSEC;
 }
 
+static void format_status(const struct server *s, char *text) {
+        struct status st = {
+                .n_active = n_active(s),
+                .n_total = s->n_total,
+                .n_refused = s->n_refused,
+                .datagrams = s->n_datagrams > 0 || s->udp.echoed + s->udp.dropped > 0,
+                .datagrams_echoed = s->udp.echoed,
+                .datagrams_dropped = s->udp.dropped,
+                .stopping = s->stopping,
+        };
+        status_format(text, STATUS_TEXT_MAX, &st);
+}
+
 static void send_status(struct server *s, usec_t now) {
         char text[STATUS_TEXT_MAX];
-        status_format(text, sizeof text, n_active(s), s->n_total, s->stopping);
+        format_status(s, text);
         (void) notify_status(text);
         s->status_changed = false;
         s->status_sent_usec = now;
@@ -92,11 +121,34 @@ static void spawn_child(struct server *s, struct connection *c) {
                 return;
         }
         c->fd = safe_close(c->fd);
-        (void) children_add(&s->children, pid);        /* cannot fail: sized for the cap */
+        struct in6_addr source;
+        bool has_source = source_key((struct sockaddr *) &c->peer, &source);
+        /* Neither can fail: both are sized for the cap, which we never pass. */
+        (void) children_add(&s->children, pid, has_source ? &source : NULL);
+        if (has_source && s->sources.slots)
+                (void) sources_add(&s->sources, &source);
         s->n_total++;
         s->status_changed = true;
         s->backoff_ms = 0;
         log_connection_opened((struct sockaddr *) &c->peer, c->peer_len, pid);
+}
+
+/* --max-connections-per-source: a client address already holding its share
+ * gets this connection closed at once; nobody else notices. */
+static bool source_over_limit(struct server *s, const struct connection *c) {
+        unsigned limit = s->options->max_connections_per_source;
+        struct in6_addr source;
+        unsigned suppressed;
+
+        if (limit == 0 || !source_key((const struct sockaddr *) &c->peer, &source) ||
+            sources_count(&s->sources, &source) < limit)
+                return false;
+        s->n_refused++;
+        s->status_changed = true;
+        if (ratelimit_allow(&s->source_limit, now_usec(), &suppressed))
+                log_source_limit_reached((const struct sockaddr *) &c->peer, c->peer_len, limit,
+                                         suppressed);
+        return true;
 }
 
 /* Errors that concern one connection that already went away, or nothing at
@@ -130,7 +182,10 @@ static bool accept_one(struct server *s, int listen_fd) {
                         log_accept_failed(-error, s->backoff_ms, suppressed);
                 return false;
         }
-        spawn_child(s, &c);
+        if (source_over_limit(s, &c))
+                safe_close(c.fd);
+        else
+                spawn_child(s, &c);
         return true;
 }
 
@@ -146,9 +201,13 @@ static void accept_connections(struct server *s, int listen_fd) {
 }
 
 static void note_child_exit(struct server *s, pid_t pid, int status) {
+        struct child child;
         unsigned suppressed;
-        if (children_forget(&s->children, pid) < 0)
+
+        if (children_forget(&s->children, pid, &child) < 0)
                 return;         /* not one of ours */
+        if (child.has_source && s->sources.slots)
+                sources_remove(&s->sources, &child.source);
         s->status_changed = true;
         if (WIFSIGNALED(status) && !s->stopping &&
             ratelimit_allow(&s->child_killed, now_usec(), &suppressed))
@@ -167,6 +226,21 @@ static void reap_children(struct server *s) {
         }
 }
 
+static void echo_datagrams(struct server *s, int fd) {
+        struct udp_drop drop;
+        unsigned suppressed;
+        uint64_t before = s->udp.echoed + s->udp.dropped;
+
+        int r = udp_echo_ready(fd, DATAGRAM_BATCH, &s->udp, &drop);
+        if (r < 0)
+                log_warning_errno(r, "datagram socket fd %d", fd);
+        if (s->udp.echoed + s->udp.dropped != before)
+                s->status_changed = true;
+        if (drop.reason && ratelimit_allow(&s->datagram_dropped, now_usec(), &suppressed))
+                log_datagram_dropped((struct sockaddr *) &drop.source, drop.source_len,
+                                     drop.reason, suppressed);
+}
+
 static void signal_child(pid_t pid, void *userdata) {
         (void) kill(pid, *(int *) userdata);
 }
@@ -175,8 +249,8 @@ static void signal_children(struct server *s, int signo) {
         children_foreach(&s->children, signal_child, &signo);
 }
 
-/* SIGTERM: close the listeners (systemd keeps its copies, so clients queue
- * for the next instance), ask every child to finish what it has read, and
+/* SIGTERM: close the listeners and datagram sockets (systemd keeps its
+ * copies, so clients queue for the next instance), ask every child to finish what it has read, and
  * give them shutdown_timeout seconds. */
 static void begin_stop(struct server *s) {
         char text[STATUS_TEXT_MAX];
@@ -184,13 +258,12 @@ static void begin_stop(struct server *s) {
         if (s->stopping)
                 return;
         s->stopping = true;
-        for (size_t i = 0; i < s->n_listeners; i++)
-                safe_close(s->listeners[i]);
-        s->n_listeners = 0;
+        close_all(s->listeners, &s->n_listeners);
+        close_all(s->datagrams, &s->n_datagrams);
         s->pending.fd = safe_close(s->pending.fd);
         signal_children(s, SIGTERM);
         s->stop_deadline_usec = now_usec() + s->options->shutdown_timeout_sec * USEC_PER_SEC;
-        status_format(text, sizeof text, n_active(s), s->n_total, true);
+        format_status(s, text);
         (void) notify_stopping(text);
         log_stopping(n_active(s), s->options->shutdown_timeout_sec);
 }
@@ -243,12 +316,14 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         return t;
 }
 
-/* One turn of the loop: wait for a signal, a client or a deadline. */
+/* One turn of the loop: wait for a signal, a client, a datagram or a deadline. */
 static int server_turn(struct server *s) {
-        struct pollfd fds[1 + SOCKETS_MAX] = { { .fd = s->signal_fd, .events = POLLIN } };
-        size_t n = 1;
+        struct pollfd fds[1 + 2 * SOCKETS_MAX] = { { .fd = s->signal_fd, .events = POLLIN } };
+        size_t n = 1, n_datagrams = s->n_datagrams;
         usec_t now = now_usec();
 
+        for (size_t i = 0; i < n_datagrams; i++)
+                fds[n++] = (struct pollfd) { .fd = s->datagrams[i], .events = POLLIN };
         if (accepting(s, now))
                 for (size_t i = 0; i < s->n_listeners; i++)
                         fds[n++] = (struct pollfd) { .fd = s->listeners[i], .events = POLLIN };
@@ -260,9 +335,15 @@ static int server_turn(struct server *s) {
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 1; i < n; i++)
-                if (fds[i].revents)
+        /* A SIGTERM just handled closed every socket: poll results are stale. */
+        for (size_t i = 1; i < n && !s->stopping; i++) {
+                if (!fds[i].revents)
+                        continue;
+                if (i <= n_datagrams)
+                        echo_datagrams(s, fds[i].fd);
+                else
                         accept_connections(s, fds[i].fd);
+        }
         run_timers(s, now_usec());
         return 0;
 }
@@ -270,7 +351,7 @@ static int server_turn(struct server *s) {
 int server_run(struct server *s) {
         char text[STATUS_TEXT_MAX];
 
-        status_format(text, sizeof text, 0, 0, false);
+        format_status(s, text);
         (void) notify_ready(text);
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();
         s->status_changed = false;

@@ -1,5 +1,6 @@
-/* The parent: wait for an event; a connection → fork a child to echo it;
- * SIGCHLD → reap every exited child; SIGTERM → stop accepting and drain. */
+/* The parent: wait for an event; a connection → fork a child to echo it; a
+ * datagram → send it back; SIGCHLD → reap every exited child; SIGTERM →
+ * stop accepting and drain. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,16 +11,23 @@
 #include "options.h"
 #include "ratelimit.h"
 #include "sockets.h"
+#include "sources.h"
 #include "time-util.h"
+#include "udp.h"
 
 struct server {
         const struct options *options;
         int listeners[SOCKETS_MAX];
         size_t n_listeners;
+        int datagrams[SOCKETS_MAX];
+        size_t n_datagrams;
         int signal_fd;
 
         struct children children;       /* live children: the active count */
         uint64_t n_total;
+        struct sources sources;         /* live connections per client address */
+        uint64_t n_refused;             /* closed at once by the per-source limit */
+        struct udp_counters udp;
 
         /* A connection accepted when fork() then failed: it waits here, and
          * accepting pauses, until a retry can fork for it. */
@@ -37,9 +45,10 @@ struct server {
         unsigned n_killed;
 
         struct ratelimit accept_failed, fork_failed, limit_reached, child_killed;
+        struct ratelimit source_limit, datagram_dropped;
 };
 
-/* Takes over the listeners in @sockets and @signal_fd. Returns 0 or -ENOMEM. */
+/* Takes over the listening and datagram sockets in @sockets and @signal_fd. Returns 0 or -ENOMEM. */
 int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
                 int signal_fd);
 void server_free(struct server *s);

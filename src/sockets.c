@@ -50,18 +50,23 @@ static int set_nonblocking(int fd) {
 static void log_listener(int fd, const char *name) {
         struct sockaddr_storage local;
         socklen_t len = sizeof local;
+        int type = SOCK_STREAM;
+
+        (void) getsockopt_int(fd, SO_TYPE, &type);
         if (getsockname(fd, (struct sockaddr *) &local, &len) == 0)
-                log_listening(fd, name, (struct sockaddr *) &local, len);
+                log_listening(fd, name, (struct sockaddr *) &local, len, type == SOCK_DGRAM);
 }
 
-static int add_listener(struct socket_set *set, int fd, const char *name) {
-        if (set->n_listeners >= SOCKETS_MAX)
-                return log_error(-EMFILE, "fd %d: more than %d listening sockets", fd,
-                                       SOCKETS_MAX);
+/* Adds @fd to @fds (the listeners or the datagram sockets), non-blocking:
+ * the loop must never wait in accept() or recvmsg(). */
+static int add_socket(int *fds, size_t *n, int fd, const char *name) {
+        if (*n >= SOCKETS_MAX)
+                return log_error(-EMFILE, "fd %d: more than %d sockets of one kind", fd,
+                                 SOCKETS_MAX);
         int r = set_nonblocking(fd);
         if (r < 0)
                 return log_error_errno(r, "fd %d: cannot make it non-blocking", fd);
-        set->listeners[set->n_listeners++] = fd;
+        fds[(*n)++] = fd;
         log_listener(fd, name);
         return 0;
 }
@@ -74,7 +79,7 @@ static int take_passed_fd(struct socket_set *set, int fd, const char *name, int 
                 return log_error_errno(kind, "fd %d (%s): cannot tell what it is", fd, name);
         switch (kind) {
         case SOCKET_LISTENER:
-                return add_listener(set, fd, name);
+                return add_socket(set->listeners, &set->n_listeners, fd, name);
         case SOCKET_CONNECTION:
                 if (n_fds != 1)
                         return log_error(-EINVAL, "fd %d (%s): a connected socket passed "
@@ -82,8 +87,7 @@ static int take_passed_fd(struct socket_set *set, int fd, const char *name, int 
                 set->connection = fd;
                 return 0;
         case SOCKET_DATAGRAM:
-                return log_error(-EPROTONOSUPPORT, "fd %d (%s): datagram socket, and UDP "
-                                 "echo is not supported", fd, name);
+                return add_socket(set->datagrams, &set->n_datagrams, fd, name);
         case SOCKET_NOT_SOCKET:
                 return log_error(-ENOTSOCK, "fd %d (%s): not a socket", fd, name);
         default:
@@ -94,8 +98,9 @@ static int take_passed_fd(struct socket_set *set, int fd, const char *name, int 
 
 static int acquire_passed(const struct options *o, struct socket_set *set, int n_fds,
                           char **names) {
-        if (o->n_listen > 0)
-                log_notice("--listen ignored: systemd passed %d socket(s)", n_fds);
+        if (o->n_listen > 0 || o->n_listen_datagram > 0)
+                log_notice("--listen and --listen-datagram ignored: systemd passed %d "
+                           "socket(s)", n_fds);
         for (int i = 0; i < n_fds; i++) {
                 int r = take_passed_fd(set, SD_LISTEN_FDS_START + i,
                                        names && names[i] ? names[i] : "unknown", n_fds);
@@ -121,9 +126,9 @@ static int remove_stale_socket(const struct address *a) {
         return unlink(a->un.sun_path) < 0 ? -errno : 0;
 }
 
-/* Returns a listening socket for @a, or -errno. Logs nothing: the caller
- * knows how the user spelled the address. */
-static int listener_open(const struct address *a) {
+/* Returns a socket bound to @a, listening if it is a stream socket, or
+ * -errno. Logs nothing: the caller knows how the user spelled the address. */
+static int socket_open(const struct address *a, int type) {
         static const int on = 1;
         int v6only = !a->dual_stack;
 
@@ -132,8 +137,7 @@ static int listener_open(const struct address *a) {
                 if (r < 0)
                         return r;
         }
-        _cleanup_close_ int fd = socket(a->sa.sa_family,
-                                        SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        _cleanup_close_ int fd = socket(a->sa.sa_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         if (a->sa.sa_family != AF_UNIX &&
@@ -142,20 +146,33 @@ static int listener_open(const struct address *a) {
         if (a->sa.sa_family == AF_INET6 &&
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
                 return -errno;
-        if (bind(fd, &a->sa, a->len) < 0 || listen(fd, SOMAXCONN) < 0)
+        if (bind(fd, &a->sa, a->len) < 0)
+                return -errno;
+        if (type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)
                 return -errno;
         return take_fd(&fd);
 }
 
-static int acquire_listen_options(const struct options *o, struct socket_set *set) {
-        for (size_t i = 0; i < o->n_listen; i++) {
-                int fd = listener_open(&o->listen[i].address);
+static int open_each(const struct listen_option *list, size_t n, int type, int *fds,
+                     size_t *n_fds) {
+        for (size_t i = 0; i < n; i++) {
+                int fd = socket_open(&list[i].address, type);
                 if (fd < 0)
-                        return log_error_errno(fd, "cannot listen on %s", o->listen[i].text);
-                set->listeners[set->n_listeners++] = fd;
+                        return log_error_errno(fd, "cannot listen on %s%s", list[i].text,
+                                               type == SOCK_DGRAM ? " (UDP)" : "");
+                fds[(*n_fds)++] = fd;
                 log_listener(fd, NULL);
         }
         return 0;
+}
+
+static int acquire_listen_options(const struct options *o, struct socket_set *set) {
+        int r = open_each(o->listen, o->n_listen, SOCK_STREAM, set->listeners,
+                          &set->n_listeners);
+        if (r < 0)
+                return r;
+        return open_each(o->listen_datagram, o->n_listen_datagram, SOCK_DGRAM, set->datagrams,
+                         &set->n_datagrams);
 }
 
 static int acquire_inetd(struct socket_set *set) {
@@ -183,7 +200,7 @@ static int acquire(const struct options *o, struct socket_set *set) {
         free(names);
         if (r < 0)
                 return r;
-        if (set->n_listeners == 0 && set->connection < 0)
+        if (set->n_listeners == 0 && set->n_datagrams == 0 && set->connection < 0)
                 return log_error(-ENOENT, "no listening sockets");
         return 0;
 }
@@ -202,6 +219,8 @@ int sockets_acquire(const struct options *o, struct socket_set *ret) {
 void sockets_close(struct socket_set *set) {
         for (size_t i = 0; i < set->n_listeners; i++)
                 safe_close(set->listeners[i]);
-        set->n_listeners = 0;
+        for (size_t i = 0; i < set->n_datagrams; i++)
+                safe_close(set->datagrams[i]);
+        set->n_listeners = set->n_datagrams = 0;
         set->connection = safe_close(set->connection);
 }

@@ -13,7 +13,7 @@
 enum socket_kind {
         SOCKET_LISTENER,        /* listening stream socket: accept + fork per connection */
         SOCKET_CONNECTION,      /* connected stream socket: echo it here, then exit */
-        SOCKET_DATAGRAM,
+        SOCKET_DATAGRAM,        /* UDP socket: echoed in the parent's loop */
         SOCKET_UNSUPPORTED,     /* a socket of another type */
         SOCKET_NOT_SOCKET,
 };
@@ -21,6 +21,8 @@ enum socket_kind {
 struct socket_set {
         int listeners[SOCKETS_MAX];
         size_t n_listeners;
+        int datagrams[SOCKETS_MAX];     /* UDP sockets, echoed in the parent */
+        size_t n_datagrams;
         int connection;         /* -1: none */
 };
 

@@ -33,6 +33,8 @@ START_TEST(defaults_match_the_documentation) {
         ck_assert_uint_eq(opts.shutdown_timeout_sec, 10);
         ck_assert_int_eq(opts.log_level, LOG_LEVEL_INFO);
         ck_assert_uint_eq(opts.n_listen, 0);
+        ck_assert_uint_eq(opts.n_listen_datagram, 0);
+        ck_assert_uint_eq(opts.max_connections_per_source, 0);
         ck_assert(!opts.inetd);
 }
 END_TEST
@@ -49,6 +51,13 @@ START_TEST(every_option_long_and_short) {
         ck_assert_uint_eq(opts.idle_timeout_sec, 0);
         ck_assert_uint_eq(opts.shutdown_timeout_sec, 3);
         ck_assert_int_eq(opts.log_level, LOG_LEVEL_DEBUG);
+
+        ck_assert_int_eq(parse("echod", "-u", "7", "--listen-datagram=[::1]:7007", "-s", "3",
+                               NULL),
+                         OPTIONS_RUN);
+        ck_assert_uint_eq(opts.n_listen_datagram, 2);
+        ck_assert_str_eq(opts.listen_datagram[1].text, "[::1]:7007");
+        ck_assert_uint_eq(opts.max_connections_per_source, 3);
 
         ck_assert_int_eq(parse("echod", "-i", "-t", "5", "--max-connections=65536", NULL),
                          OPTIONS_RUN);
@@ -93,7 +102,15 @@ static const struct {
         { { "-x" }, "-x: unknown option" },
         { { "--help=yes" }, "--help: takes no value" },
         { { "stray" }, "'stray': unexpected argument" },
-        { { "--inetd", "--listen", "7" }, "--inetd: cannot be combined with --listen" },
+        { { "--inetd", "--listen", "7" },
+          "--inetd: cannot be combined with --listen or --listen-datagram" },
+        { { "-i", "-u", "7" }, "--inetd: cannot be combined with --listen or --listen-datagram" },
+        { { "--listen-datagram", "/run/echo" },
+          "--listen-datagram: '/run/echo': expected PORT, A.B.C.D:PORT or [IPV6]:PORT" },
+        { { "-u", "[::1]:70000" }, "--listen-datagram: '[::1]:70000': port must be 1..65535" },
+        { { "-s", "x" }, "--max-connections-per-source: 'x' is not a number" },
+        { { "--max-connections-per-source=65537" },
+          "--max-connections-per-source: '65537' is out of range 0..65536" },
 };
 
 START_TEST(bad_command_line_is_one_message_naming_the_option) {
