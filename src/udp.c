@@ -40,7 +40,7 @@ bool datagram_source_is_unsafe(const struct sockaddr *sa, socklen_t len) {
 static void note_drop(struct udp_counters *counters, struct udp_drop *drop,
                       const struct sockaddr_storage *source, socklen_t len, const char *reason) {
         counters->dropped++;
-        drop->source = *source;
+        memcpy(&drop->source, source, len);     /* recvmsg() filled @len bytes, no more */
         drop->source_len = len;
         drop->reason = reason;
 }
@@ -48,7 +48,7 @@ static void note_drop(struct udp_counters *counters, struct udp_drop *drop,
 /* One datagram: read it, judge its source, send it back whole. Returns 1
  * when one was handled, 0 when none was waiting, -errno on socket error. */
 static int echo_one(int fd, char *buf, struct udp_counters *counters, struct udp_drop *drop) {
-        struct sockaddr_storage source;
+        struct sockaddr_storage source = { 0 };        /* cppcheck cannot see recvmsg() fill it */
         struct iovec iov = { .iov_base = buf, .iov_len = DATAGRAM_MAX };
         struct msghdr msg = { .msg_name = &source, .msg_namelen = sizeof source,
                               .msg_iov = &iov, .msg_iovlen = 1 };
