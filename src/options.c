@@ -72,11 +72,17 @@ const char *options_usage(void) {
 static int fail(char *error, size_t error_size, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Formats the message into @error. The user's own text is quoted in it, and
+ * may hold a newline or an escape sequence: every control character becomes
+ * '?', so the message stays one harmless line (found by fuzz-options). */
 static int fail(char *error, size_t error_size, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(error, error_size, fmt, ap);
         va_end(ap);
+        for (char *p = error; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
         return -EINVAL;
 }
 

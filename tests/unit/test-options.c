@@ -102,6 +102,7 @@ static const struct {
         { { "-x" }, "-x: unknown option" },
         { { "--help=yes" }, "--help: takes no value" },
         { { "stray" }, "'stray': unexpected argument" },
+        { { "-c", "1\n2\033[2J" }, "--max-connections: '1?2?[2J' is not a number" },
         { { "--inetd", "--listen", "7" },
           "--inetd: cannot be combined with --listen or --listen-datagram" },
         { { "-i", "-u", "7" }, "--inetd: cannot be combined with --listen or --listen-datagram" },
