@@ -15,6 +15,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "signals.h"
+#include "sockets.h"
 
 struct pump {
         int fd;
@@ -132,13 +133,12 @@ int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec) {
         return r;
 }
 
-noreturn void echo_child(struct connection *c, const int *listeners, size_t n_listeners,
-                         int signal_fd, usec_t idle_usec) {
-        /* The listeners stay open in the parent: closing our copies changes
+noreturn void echo_child(struct connection *c, struct socket_set *parent_sockets, int signal_fd,
+                         usec_t idle_usec) {
+        /* The sockets stay open in the parent: closing our copies changes
          * nothing for it, and keeps a long connection from pinning a port
          * the parent may have closed since. */
-        for (size_t i = 0; i < n_listeners; i++)
-                safe_close(listeners[i]);
+        sockets_close(parent_sockets);
         /* Only the main process speaks to systemd (NotifyAccess=main). */
         (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();

@@ -29,7 +29,10 @@ struct connection {
  * echo_pump() returned. Used in-process for Accept=yes and --inetd. */
 int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec);
 
+struct socket_set;
+
 /* The life of a child forked for @c, start to end: drop what belongs to the
- * parent (its listeners, its NOTIFY_SOCKET, its signal mask), echo, _exit(). */
-noreturn void echo_child(struct connection *c, const int *listeners, size_t n_listeners,
-                         int signal_fd, usec_t idle_usec);
+ * parent (its @parent_sockets, its NOTIFY_SOCKET, its signal mask), echo,
+ * _exit(). */
+noreturn void echo_child(struct connection *c, struct socket_set *parent_sockets, int signal_fd,
+                         usec_t idle_usec);

@@ -39,25 +39,13 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 0; i < sockets->n_listeners; i++)
-                s->listeners[i] = sockets->listeners[i];
-        for (size_t i = 0; i < sockets->n_datagrams; i++)
-                s->datagrams[i] = sockets->datagrams[i];
-        s->n_listeners = sockets->n_listeners;
-        s->n_datagrams = sockets->n_datagrams;
-        sockets->n_listeners = sockets->n_datagrams = 0;
+        s->sockets = *sockets;
+        *sockets = (struct socket_set) { .connection = -1 };
         return 0;
 }
 
-static void close_all(int *fds, size_t *n) {
-        for (size_t i = 0; i < *n; i++)
-                safe_close(fds[i]);
-        *n = 0;
-}
-
 void server_free(struct server *s) {
-        close_all(s->listeners, &s->n_listeners);
-        close_all(s->datagrams, &s->n_datagrams);
+        sockets_close(&s->sockets);
         s->pending.fd = safe_close(s->pending.fd);
         s->signal_fd = safe_close(s->signal_fd);
         children_free(&s->children);
@@ -88,7 +76,7 @@ static void format_status(const struct server *s, char *text) {
                 .n_active = n_active(s),
                 .n_total = s->n_total,
                 .n_refused = s->n_refused,
-                .datagrams = s->n_datagrams > 0 || s->udp.echoed + s->udp.dropped > 0,
+                .datagrams = s->sockets.n_datagrams > 0 || s->udp.echoed + s->udp.dropped > 0,
                 .datagrams_echoed = s->udp.echoed,
                 .datagrams_dropped = s->udp.dropped,
                 .stopping = s->stopping,
@@ -109,7 +97,7 @@ static void send_status(struct server *s, usec_t now) {
 static void spawn_child(struct server *s, struct connection *c) {
         pid_t pid = fork();
         if (pid == 0)
-                echo_child(c, s->listeners, s->n_listeners, s->signal_fd,
+                echo_child(c, &s->sockets, s->signal_fd,
                            s->options->idle_timeout_sec * USEC_PER_SEC);
         if (pid < 0) {
                 int r = -errno;
@@ -258,8 +246,7 @@ static void begin_stop(struct server *s) {
         if (s->stopping)
                 return;
         s->stopping = true;
-        close_all(s->listeners, &s->n_listeners);
-        close_all(s->datagrams, &s->n_datagrams);
+        sockets_close(&s->sockets);
         s->pending.fd = safe_close(s->pending.fd);
         signal_children(s, SIGTERM);
         s->stop_deadline_usec = now_usec() + s->options->shutdown_timeout_sec * USEC_PER_SEC;
@@ -319,14 +306,15 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
 /* One turn of the loop: wait for a signal, a client, a datagram or a deadline. */
 static int server_turn(struct server *s) {
         struct pollfd fds[1 + 2 * SOCKETS_MAX] = { { .fd = s->signal_fd, .events = POLLIN } };
-        size_t n = 1, n_datagrams = s->n_datagrams;
+        const struct socket_set *set = &s->sockets;
+        size_t n = 1, n_datagrams = set->n_datagrams;
         usec_t now = now_usec();
 
         for (size_t i = 0; i < n_datagrams; i++)
-                fds[n++] = (struct pollfd) { .fd = s->datagrams[i], .events = POLLIN };
+                fds[n++] = (struct pollfd) { .fd = set->datagrams[i], .events = POLLIN };
         if (accepting(s, now))
-                for (size_t i = 0; i < s->n_listeners; i++)
-                        fds[n++] = (struct pollfd) { .fd = s->listeners[i], .events = POLLIN };
+                for (size_t i = 0; i < set->n_listeners; i++)
+                        fds[n++] = (struct pollfd) { .fd = set->listeners[i], .events = POLLIN };
         if (poll(fds, n, poll_timeout_ms(next_deadline(s, now), now)) < 0 && errno != EINTR)
                 return -errno;
 

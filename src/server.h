@@ -17,10 +17,7 @@
 
 struct server {
         const struct options *options;
-        int listeners[SOCKETS_MAX];
-        size_t n_listeners;
-        int datagrams[SOCKETS_MAX];
-        size_t n_datagrams;
+        struct socket_set sockets;      /* listeners and datagram sockets */
         int signal_fd;
 
         struct children children;       /* live children: the active count */
@@ -48,7 +45,7 @@ struct server {
         struct ratelimit source_limit, datagram_dropped;
 };
 
-/* Takes over the listening and datagram sockets in @sockets and @signal_fd. Returns 0 or -ENOMEM. */
+/* Takes over @sockets (leaving it empty) and @signal_fd. Returns 0 or -ENOMEM. */
 int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
                 int signal_fd);
 void server_free(struct server *s);
