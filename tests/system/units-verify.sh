@@ -1,0 +1,34 @@
+#!/bin/bash
+# systemd-analyze verify finds nothing to say about the units. It checks that
+# ExecStart= is executable, so it verifies a copy of echo.service that runs
+# the binary just built; the e2e test verifies the installed units as they are.
+# Usage: units-verify.sh SOURCE_DIR BUILT_ECHOD
+set -euo pipefail
+
+src=$1
+echod=$(readlink -f "$2")    # meson passes it relative to the build directory
+command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# shellcheck disable=SC2016 # the literal line, with $ECHOD_OPTS unexpanded
+grep -qx 'ExecStart=/usr/sbin/echod $ECHOD_OPTS' "$src/systemd/echo.service" || {
+        echo 'echo.service: ExecStart= is not "/usr/sbin/echod $ECHOD_OPTS"'
+        exit 1
+}
+cp "$src/systemd/echo.socket" "$tmp/"
+sed "s|^ExecStart=/usr/sbin/echod |ExecStart=$echod |" "$src/systemd/echo.service" \
+        >"$tmp/echo.service"
+
+# verify prints its findings and exits non-zero on errors; warnings only
+# print, so any output at all is a failure.
+out=$(systemd-analyze verify --man=no "$tmp/echo.socket" "$tmp/echo.service" 2>&1) || {
+        printf '%s\n' "$out"
+        exit 1
+}
+if [ -n "$out" ]; then
+        printf '%s\n' "$out"
+        exit 1
+fi
+echo "systemd-analyze verify: echo.socket, echo.service clean"
