@@ -122,6 +122,22 @@ const char *address_strerror(int r) {
         }
 }
 
+socklen_t address_unmap_ipv4(const struct sockaddr *sa, socklen_t len,
+                             struct sockaddr_storage *ret) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+        if (sa->sa_family != AF_INET6 || len < (socklen_t) sizeof *in6 ||
+            !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+                memcpy(ret, sa, len < sizeof *ret ? len : sizeof *ret);
+                return len;
+        }
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = in6->sin6_port };
+        memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], sizeof in.sin_addr);
+        memset(ret, 0, sizeof *ret);
+        memcpy(ret, &in, sizeof in);
+        return sizeof in;
+}
+
 char *address_format_host(const struct sockaddr *sa, socklen_t len, char *buf) {
         const struct sockaddr_un *un = (const struct sockaddr_un *) sa;
 

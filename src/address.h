@@ -37,6 +37,12 @@ const char *address_strerror(int r);
  * peer is unnamed) into @buf of ADDRESS_TEXT_MAX bytes. Returns @buf. */
 char *address_format(const struct sockaddr *sa, socklen_t len, char *buf);
 
+/* A client of a dual-stack socket arrives as [::ffff:A.B.C.D]:PORT. Writes
+ * the plain IPv4 form of such an address to @ret, any other address as it
+ * is, and returns its length: logs then name the client as it knows itself. */
+socklen_t address_unmap_ipv4(const struct sockaddr *sa, socklen_t len,
+                             struct sockaddr_storage *ret);
+
 /* The host part alone ("1.2.3.4", "::1", the path) and the port (0 for
  * AF_UNIX), as the journal's REMOTE_ADDR= and REMOTE_PORT= fields want them. */
 char *address_format_host(const struct sockaddr *sa, socklen_t len, char *buf);

@@ -39,27 +39,28 @@ static size_t find(const struct children *c, pid_t pid) {
         return i;
 }
 
-bool children_contains(const struct children *c, pid_t pid) {
-        return pid > 0 && c->slots[find(c, pid)].pid == pid;
+struct child *children_find(const struct children *c, pid_t pid) {
+        if (pid <= 0)
+                return NULL;
+        size_t i = find(c, pid);
+        return c->slots[i].pid == pid ? &c->slots[i] : NULL;
 }
 
-int children_add(struct children *c, pid_t pid, const struct in6_addr *source) {
-        if (pid <= 0)
+int children_add(struct children *c, const struct child *child) {
+        if (child->pid <= 0)
                 return -EINVAL;
         if (c->n + 1 > c->n_slots / 2)
                 return -ENOSPC;
-        size_t i = find(c, pid);
-        if (c->slots[i].pid == pid)
+        size_t i = find(c, child->pid);
+        if (c->slots[i].pid == child->pid)
                 return -EEXIST;
-        c->slots[i] = (struct child) { .pid = pid, .has_source = source != NULL };
-        if (source)
-                c->slots[i].source = *source;
+        c->slots[i] = *child;
         c->n++;
         return 0;
 }
 
 int children_forget(struct children *c, pid_t pid, struct child *ret) {
-        if (!children_contains(c, pid))
+        if (!children_find(c, pid))
                 return -ENOENT;
         size_t hole = find(c, pid);
         if (ret)

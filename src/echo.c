@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "log.h"
 #include "signals.h"
 #include "sockets.h"
 
@@ -80,8 +79,6 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         if (r == 0)
                 return idle_usec > 0 && now_usec() - p->last_progress_usec >= idle_usec
                                ? -ETIMEDOUT : 0;
-        if (signal_fd >= 0 && fds[1].revents)
-                pump_handle_signal(p, signal_fd);
 
         size_t before_in = p->end;
         uint64_t before_out = p->bytes;
@@ -92,6 +89,11 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
                 if (r < 0)
                         return r;
         }
+        /* After the read: bytes that reached us before the SIGTERM count as
+         * read, so a client connected just before a restart still gets its
+         * echo. */
+        if (signal_fd >= 0 && fds[1].revents)
+                pump_handle_signal(p, signal_fd);
         /* Write straight after reading: the socket is almost always writable,
          * and this saves a poll() per round trip. */
         r = pump_write(p);
@@ -122,27 +124,34 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
         return r;
 }
 
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec) {
-        usec_t start = now_usec();
-        uint64_t bytes;
-
-        int r = echo_pump(c->fd, signal_fd, idle_usec, &bytes);
-        log_connection_closed((struct sockaddr *) &c->peer, c->peer_len, bytes,
-                              now_usec() - start, r);
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
+        int r = echo_pump(c->fd, signal_fd, idle_usec, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
 
-noreturn void echo_child(struct connection *c, struct socket_set *parent_sockets, int signal_fd,
-                         usec_t idle_usec) {
+static void report_to_parent(int report_fd, int result, uint64_t bytes) {
+        struct echo_report report = { .pid = getpid(), .result = result, .bytes = bytes };
+        /* Non-blocking: should the pipe ever be full, the parent logs less
+         * rather than keep us waiting. */
+        ssize_t n = write(report_fd, &report, sizeof report);
+        (void) n;
+}
+
+noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup) {
+        uint64_t bytes;
+
         /* The sockets stay open in the parent: closing our copies changes
          * nothing for it, and keeps a long connection from pinning a port
          * the parent may have closed since. */
-        sockets_close(parent_sockets);
+        sockets_close(setup->parent_sockets);
+        safe_close(setup->report_read_fd);
         /* Only the main process speaks to systemd (NotifyAccess=main). */
         (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
-        int r = echo_connection(c, signal_fd, idle_usec);
+        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, &bytes);
+        if (setup->report_fd >= 0)
+                report_to_parent(setup->report_fd, r, bytes);
         _exit(r < 0 ? 1 : 0);
 }

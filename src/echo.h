@@ -17,6 +17,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* One accepted connection and who is on the other end. */
 struct connection {
@@ -25,14 +26,33 @@ struct connection {
         socklen_t peer_len;
 };
 
-/* Echoes @c with echo_pump(), logs how it ended, closes it. Returns what
- * echo_pump() returned. Used in-process for Accept=yes and --inetd. */
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec);
+/* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
+ * returned, and the bytes echoed in @ret_bytes. */
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes);
+
+/* What a child tells the parent as it ends, through the report pipe, so that
+ * the parent logs the connection's end: a child that logged it itself would
+ * be gone before journald could look up its unit in /proc, and the entry
+ * would miss _SYSTEMD_UNIT (journalctl -u would not show it). Smaller than
+ * PIPE_BUF, so every report arrives whole. */
+struct echo_report {
+        pid_t pid;
+        int result;             /* echo_pump()'s */
+        uint64_t bytes;
+};
 
 struct socket_set;
 
+/* What a new child inherits from the parent, and what it does with it. */
+struct echo_child_setup {
+        struct socket_set *parent_sockets;      /* the parent's: closed first */
+        int report_read_fd;                     /* the parent's end: closed; -1: none */
+        int report_fd;                          /* where the echo_report goes; -1: none */
+        int signal_fd;                          /* kept: SIGTERM arrives here */
+        usec_t idle_usec;
+};
+
 /* The life of a child forked for @c, start to end: drop what belongs to the
- * parent (its @parent_sockets, its NOTIFY_SOCKET, its signal mask), echo,
+ * parent (its sockets, its NOTIFY_SOCKET, its signal mask), echo, report,
  * _exit(). */
-noreturn void echo_child(struct connection *c, struct socket_set *parent_sockets, int signal_fd,
-                         usec_t idle_usec);
+noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup);

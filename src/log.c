@@ -183,6 +183,18 @@ DEFINE_LOG_LEVEL(log_notice, LOG_LEVEL_NOTICE)
 DEFINE_LOG_LEVEL(log_info, LOG_LEVEL_INFO)
 DEFINE_LOG_LEVEL(log_debug, LOG_LEVEL_DEBUG)
 
+/* The peer as logs show it: see address_unmap_ipv4(). */
+struct peer {
+        struct sockaddr_storage storage;
+        socklen_t len;
+};
+
+static const struct sockaddr *peer_unmapped(const struct sockaddr *sa, socklen_t len,
+                                            struct peer *ret) {
+        ret->len = address_unmap_ipv4(sa, len, &ret->storage);
+        return (const struct sockaddr *) &ret->storage;
+}
+
 /* ", 12 similar messages suppressed" after a rate-limited one, or nothing. */
 static const char *suppressed_text(unsigned suppressed, char *buf, size_t size) {
         if (suppressed == 0)
@@ -203,6 +215,9 @@ void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t chi
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;         /* the hot path: skip the formatting */
         char text[ADDRESS_TEXT_MAX];
+        struct peer p;
+        peer = peer_unmapped(peer, len, &p);
+        len = p.len;
         struct log_fields f = { .peer = peer, .peer_len = len, .child_pid = child_pid };
         log_full(LOG_LEVEL_DEBUG, MESSAGE_ID_CONNECTION_OPENED, &f, 0,
                  "connection from %s, child %d", address_format(peer, len, text),
@@ -210,11 +225,14 @@ void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t chi
 }
 
 void log_connection_closed(const struct sockaddr *peer, socklen_t len, uint64_t bytes,
-                           uint64_t duration_usec, int r) {
+                           uint64_t duration_usec, int r, pid_t child_pid) {
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;
         char text[ADDRESS_TEXT_MAX];
-        struct log_fields f = { .peer = peer, .peer_len = len, .child_pid = getpid(),
+        struct peer p;
+        peer = peer_unmapped(peer, len, &p);
+        len = p.len;
+        struct log_fields f = { .peer = peer, .peer_len = len, .child_pid = child_pid,
                                 .has_bytes = true, .bytes = bytes,
                                 .duration_usec = duration_usec };
         log_full(LOG_LEVEL_DEBUG, MESSAGE_ID_CONNECTION_CLOSED, &f, r,
@@ -255,6 +273,9 @@ void log_limit_reached(unsigned max_connections, unsigned suppressed) {
 void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsigned limit,
                               unsigned suppressed) {
         char text[ADDRESS_TEXT_MAX], more[64];
+        struct peer p;
+        peer = peer_unmapped(peer, len, &p);
+        len = p.len;
         struct log_fields f = { .peer = peer, .peer_len = len };
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_SOURCE_LIMIT, &f, 0,
                  "%s already holds %u connections, the per-source limit: connection closed%s",
@@ -265,6 +286,9 @@ void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsign
 void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const char *reason,
                           unsigned suppressed) {
         char text[ADDRESS_TEXT_MAX], more[64];
+        struct peer p;
+        source = peer_unmapped(source, len, &p);
+        len = p.len;
         struct log_fields f = { .peer = source, .peer_len = len };
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_DATAGRAM_DROPPED, &f, 0,
                  "datagram from %s dropped: %s%s", address_format(source, len, text), reason,
@@ -273,11 +297,12 @@ void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const ch
 
 void log_stopping(unsigned n_active, unsigned timeout_sec) {
         log_full(LOG_LEVEL_INFO, MESSAGE_ID_STOPPING, NULL, 0,
-                 "stopping: %u connections to finish within %u s", n_active, timeout_sec);
+                 "stopping: %u connection%s to finish within %u s", n_active,
+                 n_active == 1 ? "" : "s", timeout_sec);
 }
 
 void log_stopped(uint64_t n_total, unsigned n_killed) {
         log_full(LOG_LEVEL_INFO, MESSAGE_ID_STOPPED, NULL, 0,
-                 "stopped after %" PRIu64 " connections, %u killed at the shutdown timeout",
-                 n_total, n_killed);
+                 "stopped after %" PRIu64 " connection%s, %u killed at the shutdown timeout",
+                 n_total, n_total == 1 ? "" : "s", n_killed);
 }

@@ -34,7 +34,7 @@ void log_listening(int fd, const char *name, const struct sockaddr *local, sockl
                    bool datagram);
 void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t child_pid);
 void log_connection_closed(const struct sockaddr *peer, socklen_t len, uint64_t bytes,
-                           uint64_t duration_usec, int r);
+                           uint64_t duration_usec, int r, pid_t child_pid);
 void log_child_killed(pid_t child_pid, int signo, unsigned suppressed);
 void log_accept_failed(int r, unsigned backoff_ms, unsigned suppressed);
 void log_fork_failed(int r, unsigned backoff_ms, unsigned suppressed);

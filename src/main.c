@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "echo.h"
@@ -20,10 +21,14 @@
 static int serve_one_connection(struct socket_set *sockets, int signal_fd,
                                 const struct options *o) {
         struct connection c = { .fd = sockets->connection, .peer_len = sizeof c.peer };
+        usec_t start = now_usec();
+        uint64_t bytes;
 
         sockets->connection = -1;
         (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
-        (void) echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC);
+        int r = echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC, &bytes);
+        log_connection_closed((struct sockaddr *) &c.peer, c.peer_len, bytes, now_usec() - start,
+                              r, getpid());
         return EXIT_SUCCESS;
 }
 

@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -27,6 +28,7 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
         *s = (struct server) {
                 .options = o,
                 .signal_fd = signal_fd,
+                .report_fds = { -1, -1 },
                 .pending = { .fd = -1 },
                 .status_changed = true,
                 .watchdog_period_usec = notify_watchdog_period(),
@@ -39,6 +41,8 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 if (r < 0)
                         return r;
         }
+        if (log_enabled(LOG_LEVEL_DEBUG) && pipe2(s->report_fds, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
         s->sockets = *sockets;
         *sockets = (struct socket_set) { .connection = -1 };
         return 0;
@@ -48,6 +52,8 @@ void server_free(struct server *s) {
         sockets_close(&s->sockets);
         s->pending.fd = safe_close(s->pending.fd);
         s->signal_fd = safe_close(s->signal_fd);
+        s->report_fds[0] = safe_close(s->report_fds[0]);
+        s->report_fds[1] = safe_close(s->report_fds[1]);
         children_free(&s->children);
         sources_free(&s->sources);
 }
@@ -92,13 +98,29 @@ static void send_status(struct server *s, usec_t now) {
         s->status_sent_usec = now;
 }
 
+static void remember_child(struct server *s, pid_t pid, const struct connection *c) {
+        struct child child = { .pid = pid, .peer = c->peer, .peer_len = c->peer_len,
+                               .start_usec = now_usec() };
+        struct in6_addr source;
+
+        /* Neither can fail: both are sized for the cap, which we never pass. */
+        (void) children_add(&s->children, &child);
+        if (s->sources.slots && source_key((const struct sockaddr *) &c->peer, &source))
+                (void) sources_add(&s->sources, &source);
+}
+
 /* Fork one child for @c. In the parent, the connection is the child's alone
  * from here: close our copy at once. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
         pid_t pid = fork();
         if (pid == 0)
-                echo_child(c, &s->sockets, s->signal_fd,
-                           s->options->idle_timeout_sec * USEC_PER_SEC);
+                echo_child(c, &(struct echo_child_setup) {
+                        .parent_sockets = &s->sockets,
+                        .report_read_fd = s->report_fds[0],
+                        .report_fd = s->report_fds[1],
+                        .signal_fd = s->signal_fd,
+                        .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
+                });
         if (pid < 0) {
                 int r = -errno;
                 unsigned suppressed;
@@ -109,12 +131,7 @@ static void spawn_child(struct server *s, struct connection *c) {
                 return;
         }
         c->fd = safe_close(c->fd);
-        struct in6_addr source;
-        bool has_source = source_key((struct sockaddr *) &c->peer, &source);
-        /* Neither can fail: both are sized for the cap, which we never pass. */
-        (void) children_add(&s->children, pid, has_source ? &source : NULL);
-        if (has_source && s->sources.slots)
-                (void) sources_add(&s->sources, &source);
+        remember_child(s, pid, c);
         s->n_total++;
         s->status_changed = true;
         s->backoff_ms = 0;
@@ -190,16 +207,38 @@ static void accept_connections(struct server *s, int listen_fd) {
 
 static void note_child_exit(struct server *s, pid_t pid, int status) {
         struct child child;
+        struct in6_addr source;
         unsigned suppressed;
 
         if (children_forget(&s->children, pid, &child) < 0)
                 return;         /* not one of ours */
-        if (child.has_source && s->sources.slots)
-                sources_remove(&s->sources, &child.source);
+        if (s->sources.slots && source_key((struct sockaddr *) &child.peer, &source))
+                sources_remove(&s->sources, &source);
         s->status_changed = true;
+        if (child.reported)
+                log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
+                                      child.bytes, now_usec() - child.start_usec, child.result,
+                                      pid);
         if (WIFSIGNALED(status) && !s->stopping &&
             ratelimit_allow(&s->child_killed, now_usec(), &suppressed))
                 log_child_killed(pid, WTERMSIG(status), suppressed);
+}
+
+/* A child writes its report before it exits, so by the time its SIGCHLD is
+ * read the report is in the pipe: read them all before reaping. */
+static void read_reports(struct server *s) {
+        struct echo_report report;
+
+        if (s->report_fds[0] < 0)
+                return;
+        while (read(s->report_fds[0], &report, sizeof report) == (ssize_t) sizeof report) {
+                struct child *child = children_find(&s->children, report.pid);
+                if (!child)
+                        continue;
+                child->reported = true;
+                child->result = report.result;
+                child->bytes = report.bytes;
+        }
 }
 
 /* Pending SIGCHLDs merge into one, so a single wake-up may stand for many
@@ -260,8 +299,10 @@ static int handle_signals(struct server *s) {
                 int signo = signals_read(s->signal_fd);
                 if (signo <= 0)
                         return signo;
-                if (signo == SIGCHLD)
+                if (signo == SIGCHLD) {
+                        read_reports(s);
                         reap_children(s);
+                }
                 else
                         begin_stop(s);
         }

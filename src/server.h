@@ -19,6 +19,9 @@ struct server {
         const struct options *options;
         struct socket_set sockets;      /* listeners and datagram sockets */
         int signal_fd;
+        /* Children's struct echo_report, read before each reap; only with
+         * debug logging, the one level that logs every connection. */
+        int report_fds[2];
 
         struct children children;       /* live children: the active count */
         uint64_t n_total;

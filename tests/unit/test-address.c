@@ -107,6 +107,23 @@ START_TEST(peer_host_and_port_for_the_journal) {
 }
 END_TEST
 
+START_TEST(ipv4_client_of_a_dual_stack_socket_is_logged_as_ipv4) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(4000) };
+        struct sockaddr_storage out;
+        char text[ADDRESS_TEXT_MAX];
+
+        ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.9", &in6.sin6_addr), 1);
+        socklen_t len = address_unmap_ipv4((struct sockaddr *) &in6, sizeof in6, &out);
+        ck_assert_int_eq(len, sizeof(struct sockaddr_in));
+        ck_assert_str_eq(address_format((struct sockaddr *) &out, len, text), "192.0.2.9:4000");
+
+        ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::9", &in6.sin6_addr), 1);
+        len = address_unmap_ipv4((struct sockaddr *) &in6, sizeof in6, &out);
+        ck_assert_int_eq(len, sizeof in6);
+        ck_assert_str_eq(address_format((struct sockaddr *) &out, len, text), "[2001:db8::9]:4000");
+}
+END_TEST
+
 START_TEST(unnamed_unix_peer_is_called_unix) {
         struct sockaddr_un un = { .sun_family = AF_UNIX };
         char text[ADDRESS_TEXT_MAX];
@@ -129,6 +146,7 @@ int main(void) {
         tcase_add_loop_test(tc, port_out_of_range_is_refused, 0,
                             sizeof out_of_range / sizeof out_of_range[0]);
         tcase_add_test(tc, peer_host_and_port_for_the_journal);
+        tcase_add_test(tc, ipv4_client_of_a_dual_stack_socket_is_logged_as_ipv4);
         tcase_add_test(tc, unnamed_unix_peer_is_called_unix);
         suite_add_tcase(s, tc);
         return run_suite(s);

@@ -2,9 +2,15 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
 
 #include "src/children.h"
 #include "unit.h"
+
+static int add(struct children *c, pid_t pid) {
+        return children_add(c, &(struct child) { .pid = pid });
+}
 
 static void count(pid_t pid, void *userdata) {
         (void) pid;
@@ -15,11 +21,11 @@ START_TEST(added_children_are_found_and_counted) {
         struct children c;
 
         ck_assert_int_eq(children_init(&c, 4), 0);
-        ck_assert_int_eq(children_add(&c, 100, NULL), 0);
-        ck_assert_int_eq(children_add(&c, 101, NULL), 0);
-        ck_assert_int_eq(children_add(&c, 100, NULL), -EEXIST);
-        ck_assert(children_contains(&c, 100));
-        ck_assert(!children_contains(&c, 102));
+        ck_assert_int_eq(add(&c, 100), 0);
+        ck_assert_int_eq(add(&c, 101), 0);
+        ck_assert_int_eq(add(&c, 100), -EEXIST);
+        ck_assert_ptr_nonnull(children_find(&c, 100));
+        ck_assert_ptr_null(children_find(&c, 102));
         ck_assert_uint_eq(c.n, 2);
         ck_assert_int_eq(children_forget(&c, 102, NULL), -ENOENT);
         ck_assert_int_eq(children_forget(&c, 100, NULL), 0);
@@ -39,7 +45,7 @@ START_TEST(forgetting_in_any_order_keeps_the_rest_findable) {
         ck_assert_int_eq(children_init(&c, N), 0);
         for (int i = 0; i < N; i++) {
                 pids[i] = 1000 + i * 7;
-                ck_assert_int_eq(children_add(&c, pids[i], NULL), 0);
+                ck_assert_int_eq(add(&c, pids[i]), 0);
         }
         srand(7);
         for (int i = N - 1; i > 0; i--) {
@@ -51,7 +57,7 @@ START_TEST(forgetting_in_any_order_keeps_the_rest_findable) {
         for (int i = 0; i < N / 2; i++)
                 ck_assert_int_eq(children_forget(&c, pids[i], NULL), 0);
         for (int i = N / 2; i < N; i++)
-                ck_assert_msg(children_contains(&c, pids[i]), "lost pid %d", pids[i]);
+                ck_assert_msg(children_find(&c, pids[i]) != NULL, "lost pid %d", pids[i]);
         children_foreach(&c, count, &seen);
         ck_assert_uint_eq(seen, N - N / 2);
         ck_assert_uint_eq(c.n, N - N / 2);
@@ -65,24 +71,28 @@ START_TEST(the_set_refuses_more_than_it_was_sized_for) {
 
         ck_assert_int_eq(children_init(&c, 1), 0);
         for (pid_t pid = 1; pid < 1000 && r == 0; pid++)
-                r = children_add(&c, pid, NULL);
+                r = add(&c, pid);
         ck_assert_int_eq(r, -ENOSPC);
         ck_assert_uint_ge(c.n, 1);
         children_free(&c);
 }
 END_TEST
 
-START_TEST(a_forgotten_child_returns_its_source) {
-        struct in6_addr source = IN6ADDR_LOOPBACK_INIT;
+START_TEST(a_forgotten_child_returns_its_record) {
+        struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = 4242 };
+        struct child child = { .pid = 42, .peer_len = sizeof peer, .start_usec = 7 }, gone;
         struct children c;
-        struct child gone;
 
+        memcpy(&child.peer, &peer, sizeof peer);
         ck_assert_int_eq(children_init(&c, 4), 0);
-        ck_assert_int_eq(children_add(&c, 42, &source), 0);
+        ck_assert_int_eq(children_add(&c, &child), 0);
+        children_find(&c, 42)->bytes = 1000;    /* as the child's report updates it */
         ck_assert_int_eq(children_forget(&c, 42, &gone), 0);
         ck_assert_int_eq(gone.pid, 42);
-        ck_assert(gone.has_source);
-        ck_assert_mem_eq(&gone.source, &source, sizeof source);
+        ck_assert_uint_eq(gone.bytes, 1000);
+        ck_assert_uint_eq(gone.start_usec, 7);
+        ck_assert_mem_eq(&gone.peer, &peer, sizeof peer);
+        ck_assert_ptr_null(children_find(&c, 42));
         children_free(&c);
 }
 END_TEST
@@ -93,7 +103,7 @@ int main(void) {
         tcase_add_test(tc, added_children_are_found_and_counted);
         tcase_add_test(tc, forgetting_in_any_order_keeps_the_rest_findable);
         tcase_add_test(tc, the_set_refuses_more_than_it_was_sized_for);
-        tcase_add_test(tc, a_forgotten_child_returns_its_source);
+        tcase_add_test(tc, a_forgotten_child_returns_its_record);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
