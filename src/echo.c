@@ -20,9 +20,10 @@ struct pump {
         int fd;
         char buf[ECHO_BUFFER_SIZE];
         size_t start, end;      /* buf[start..end) was read and is still owed */
-        bool reading;           /* false once the client sent FIN or we were told to stop */
+        bool reading;           /* false once the client sent FIN or we stopped reading */
         uint64_t bytes;
         usec_t last_progress_usec;
+        usec_t stop_reading_usec;       /* after a SIGTERM: when to stop reading; 0: never */
 };
 
 static int pump_read(struct pump *p) {
@@ -52,20 +53,32 @@ static int pump_write(struct pump *p) {
         return 0;
 }
 
-/* A SIGTERM means: stop taking new bytes, but return those already taken. */
+/* A SIGTERM means: stop taking new bytes, but return those already taken.
+ * "Taken" includes what is in flight: a client that connected just before a
+ * restart has sent its bytes, or is about to, and must get them back. So
+ * reading goes on for ECHO_STOP_GRACE_USEC, then stops. */
 static void pump_handle_signal(struct pump *p, int signal_fd) {
         while (signals_read(signal_fd) > 0)
-                p->reading = false;
+                if (p->stop_reading_usec == 0)
+                        p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
 }
 
-static int pump_timeout_ms(const struct pump *p, usec_t idle_usec) {
-        if (idle_usec == 0)
-                return -1;
-        return poll_timeout_ms(p->last_progress_usec + idle_usec, now_usec());
+/* The next deadline: the idle timeout, or the end of the stop grace. */
+static int pump_timeout_ms(const struct pump *p, usec_t idle_usec, usec_t now) {
+        usec_t deadline = idle_usec > 0 ? p->last_progress_usec + idle_usec : USEC_INFINITY;
+        if (p->reading && p->stop_reading_usec > 0 && p->stop_reading_usec < deadline)
+                deadline = p->stop_reading_usec;
+        return poll_timeout_ms(deadline, now);
 }
 
 /* One turn: wait for the socket or a signal, then move what can be moved. */
 static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
+        usec_t now = now_usec();
+        if (p->stop_reading_usec > 0 && now >= p->stop_reading_usec)
+                p->reading = false;
+        if (!p->reading && p->start == p->end)
+                return 0;       /* done: nothing more to read or owe */
+
         bool has_space = p->end < sizeof p->buf;
         short events = (short) ((p->reading && has_space ? POLLIN : 0) |
                                 (p->start < p->end ? POLLOUT : 0));
@@ -73,7 +86,7 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
                 { .fd = p->fd, .events = events },
                 { .fd = signal_fd, .events = POLLIN },
         };
-        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, idle_usec));
+        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, idle_usec, now));
         if (r < 0)
                 return errno == EINTR ? 0 : -errno;
         if (r == 0)
@@ -89,9 +102,8 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
                 if (r < 0)
                         return r;
         }
-        /* After the read: bytes that reached us before the SIGTERM count as
-         * read, so a client connected just before a restart still gets its
-         * echo. */
+        /* After the read, so that bytes already here when the SIGTERM came
+         * are read in any case. */
         if (signal_fd >= 0 && fds[1].revents)
                 pump_handle_signal(p, signal_fd);
         /* Write straight after reading: the socket is almost always writable,

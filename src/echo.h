@@ -6,11 +6,13 @@
 #include "time-util.h"
 
 #define ECHO_BUFFER_SIZE (64 * 1024)
+/* How long a SIGTERM'd pump still reads bytes in flight; see echo.c. */
+#define ECHO_STOP_GRACE_USEC (200 * USEC_PER_MSEC)
 
 /* Echoes everything read from @fd back to it, and returns once the client
  * has closed its sending half and got every byte back (0), a SIGTERM or
- * SIGINT arrived on @signal_fd (-1: none) and what was read has been written
- * back (0), nothing moved for @idle_usec (0: never; -ETIMEDOUT), or the
+ * SIGINT arrived on @signal_fd (-1: none) and what was read within
+ * ECHO_STOP_GRACE_USEC of it has been written back (0), nothing moved for @idle_usec (0: never; -ETIMEDOUT), or the
  * connection failed (-errno, e.g. -ECONNRESET or -EPIPE). @fd is made
  * non-blocking. The count of bytes echoed goes to @ret_bytes in every case. */
 int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes);

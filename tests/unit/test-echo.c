@@ -258,6 +258,47 @@ START_TEST(sigterm_returns_what_was_read_then_ends) {
 }
 END_TEST
 
+static int blocked_signalfd(int signo) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, signo);
+        ck_assert_int_eq(sigprocmask(SIG_BLOCK, &set, NULL), 0);
+        int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        return fd;
+}
+
+static void *send_late(void *userdata) {
+        int fd = *(int *) userdata;
+        usleep(50 * 1000);
+        ck_assert_int_eq(write(fd, "late", 4), 4);
+        return NULL;
+}
+
+/* A client that connected just before a restart sends a moment after the
+ * SIGTERM: within the grace, its bytes still come back. */
+START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
+        char buf[16];
+        uint64_t bytes;
+        pthread_t thread;
+        int s[2];
+
+        make_pair(s);
+        int signal_fd = blocked_signalfd(SIGTERM);
+        ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+        ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
+
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, &bytes), 0);
+
+        pthread_join(thread, NULL);
+        ck_assert_int_eq(read_all(s[0], buf, sizeof buf), 4);
+        ck_assert_mem_eq(buf, "late", 4);
+        close(signal_fd);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("echo");
         TCase *tc = tcase_create("pump");
@@ -269,6 +310,7 @@ int main(void) {
         tcase_add_test(tc, client_that_never_reads_times_out);
         tcase_add_test(tc, client_gone_ends_the_pump);
         tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
+        tcase_add_test(tc, bytes_in_flight_at_sigterm_still_come_back);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
