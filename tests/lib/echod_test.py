@@ -1,0 +1,740 @@
+"""Shared helpers for echod's integration tests.
+
+A test starts the built daemon ($ECHOD, behind the words of $ECHOD_WRAPPER such as valgrind),
+talks to it over real loopback and AF_UNIX sockets, reads what it tells a real NOTIFY_SOCKET,
+and looks at its processes in /proc. Time is only ever a generous bound: bound() stretches it
+when a wrapper makes the daemon slow.
+
+A test is a function handed to run(): it raises TestFailure (through expect() or fail()) with
+what was expected and what was seen; run() turns that into exit 1, a skip into 77, success
+into 0. Every Daemon is a context manager that kills what is left and removes its temp dir.
+"""
+import os
+import re
+import resource
+import select
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+EXIT_SKIP = 77
+ECHOD = os.environ.get('ECHOD', '')
+WRAPPER = shlex.split(os.environ.get('ECHOD_WRAPPER', ''))
+# valgrind makes the daemon ~20x slower on CPU; the bounds below are already generous for an
+# unwrapped run, so 10x of them is plenty. Sanitizers cost ~2-3x, which the bounds absorb.
+SLOWDOWN = 10 if WRAPPER else 1
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+
+# Variables that would change the daemon's behaviour if they leaked in from the caller.
+_DAEMON_VARIABLES = ('JOURNAL_STREAM', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID',
+                     'LISTEN_FDNAMES', 'WATCHDOG_USEC', 'WATCHDOG_PID')
+# systemd-socket-activate passes its children only PATH, TERM, USER, HOME and its -E values.
+_SANITIZER_VARIABLES = ('ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'MSAN_OPTIONS')
+
+
+class TestFailure(Exception):
+        pass
+
+
+class TestSkipped(Exception):
+        pass
+
+
+def fail(message):
+        raise TestFailure(message)
+
+
+def expect(condition, message):
+        if not condition:
+                raise TestFailure(message)
+
+
+def skip(message):
+        raise TestSkipped(message)
+
+
+def run(test):
+        """Runs @test and exits with meson's codes: 0 pass, 1 fail, 77 skip."""
+        if not ECHOD or not os.access(ECHOD, os.X_OK):
+                print(f'FAIL: $ECHOD is not an executable: {ECHOD!r}', file=sys.stderr)
+                sys.exit(1)
+        try:
+                test()
+        except TestSkipped as e:
+                print(f'SKIP: {e}')
+                sys.exit(EXIT_SKIP)
+        except TestFailure as e:
+                print(f'FAIL: {e}', file=sys.stderr)
+                sys.exit(1)
+        print('PASS')
+        sys.exit(0)
+
+
+def bound(seconds):
+        """A time bound in seconds, stretched when a wrapper slows the daemon down."""
+        return seconds * SLOWDOWN
+
+
+def wait_until(predicate, timeout, interval=0.05):
+        """Polls @predicate until it returns something true or @timeout passes; returns the
+        last value, so a caller can show what it saw."""
+        deadline = time.monotonic() + timeout
+        while True:
+                value = predicate()
+                if value or time.monotonic() >= deadline:
+                        return value
+                time.sleep(interval)
+
+
+def require_tool(name):
+        path = shutil.which(name)
+        if not path:
+                skip(f'{name} is not installed')
+        return path
+
+
+# --- addresses and clients ---------------------------------------------------------------------
+
+def _port_is_free(family, host, port):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+                try:
+                        s.bind((host, port))
+                except OSError:
+                        return False
+        return True
+
+
+def free_port():
+        """A TCP port free on both 127.0.0.1 and ::1, found by binding port 0 and closing."""
+        for _ in range(50):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                        s.bind(('127.0.0.1', 0))
+                        port = s.getsockname()[1]
+                if _port_is_free(socket.AF_INET6, '::1', port):
+                        return port
+        fail('could not find a TCP port free on both 127.0.0.1 and ::1')
+
+
+def client_address(listen_text):
+        """Where a client connects for a --listen (or systemd-socket-activate -l) address:
+        "/path", "[::1]:P", "A.B.C.D:P", or a bare port, reached here through 127.0.0.1."""
+        if listen_text.startswith('/'):
+                return listen_text
+        if listen_text.startswith('['):
+                host, _, port = listen_text[1:].partition(']:')
+                return (host, int(port))
+        if ':' in listen_text:
+                host, _, port = listen_text.rpartition(':')
+                return (host, int(port))
+        return ('127.0.0.1', int(listen_text))
+
+
+def connect(address, timeout=None):
+        """A connected client socket (blocking, with a timeout) for a (host, port) or a path."""
+        timeout = bound(10) if timeout is None else timeout
+        if isinstance(address, str):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+                family = socket.AF_INET6 if ':' in address[0] else socket.AF_INET
+                s = socket.socket(family, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+                s.connect(address)
+        except OSError:
+                s.close()
+                raise
+        return s
+
+
+def recv_exactly(sock, n, timeout=None, what='the echo'):
+        """Reads exactly @n bytes, failing on end of stream or when @timeout passes."""
+        deadline = time.monotonic() + (bound(10) if timeout is None else timeout)
+        chunks, got = [], 0
+        while got < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                        fail(f'{what}: expected {n} bytes, got {got} before the time bound')
+                sock.settimeout(left)
+                try:
+                        chunk = sock.recv(min(n - got, 1 << 20))
+                except socket.timeout:
+                        fail(f'{what}: expected {n} bytes, got {got} before the time bound')
+                if not chunk:
+                        fail(f'{what}: expected {n} bytes, got {got} and then end of stream')
+                chunks.append(chunk)
+                got += len(chunk)
+        return b''.join(chunks)
+
+
+def expect_echo(sock, data, timeout=None, what='the echo'):
+        """Sends @data and expects the same bytes back."""
+        sock.sendall(data)
+        echoed = recv_exactly(sock, len(data), timeout, what)
+        expect(echoed == data, f'{what}: sent {data[:40]!r}..., got {echoed[:40]!r}... back')
+
+
+def expect_eof(sock, timeout=None, what='the connection'):
+        """Expects a clean end of stream (no more bytes, no reset) within @timeout."""
+        sock.settimeout(bound(5) if timeout is None else timeout)
+        try:
+                rest = sock.recv(65536)
+        except socket.timeout:
+                fail(f'{what}: expected end of stream, but it stayed open')
+        except ConnectionResetError:
+                fail(f'{what}: expected a clean end of stream, got a connection reset')
+        expect(rest == b'', f'{what}: expected end of stream, got {len(rest)} more bytes')
+
+
+def is_closed_by_peer(sock):
+        """True when the peer has closed: end of stream or a reset; False when still open."""
+        sock.setblocking(False)
+        try:
+                return sock.recv(65536) == b''
+        except BlockingIOError:
+                return False
+        except ConnectionResetError:
+                return True
+        finally:
+                sock.setblocking(True)
+
+
+def round_trip(sock, payload, timeout=None, recv_chunk=1 << 20, on_chunk=None):
+        """Sends @payload from a writer thread (then half-closes) while this thread reads;
+        returns what came back up to end of stream. Neither side can block the other."""
+        deadline = time.monotonic() + (bound(30) if timeout is None else timeout)
+        errors = []
+
+        def writer():
+                try:
+                        sock.sendall(payload)
+                        sock.shutdown(socket.SHUT_WR)
+                except OSError as e:
+                        errors.append(e)
+
+        sock.settimeout(None)
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        received = bytearray()
+        while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                        fail(f'round trip: {len(received)} of {len(payload)} bytes back '
+                             'before the time bound')
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                        continue
+                chunk = sock.recv(recv_chunk)
+                if not chunk:
+                        break
+                received += chunk
+                if on_chunk:
+                        on_chunk()
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        expect(not errors, f'round trip: sending failed: {errors}')
+        return bytes(received)
+
+
+def expect_same_stream(sent, received, what='the echo'):
+        """Fails naming the first differing byte, or the missing tail."""
+        if sent == received:
+                return
+        n = min(len(sent), len(received))
+        first = next((i for i in range(n) if sent[i] != received[i]), n)
+        if first == len(received):
+                fail(f'{what}: sent {len(sent)} bytes, only the first {len(received)} came '
+                     'back, then end of stream')
+        fail(f'{what}: sent {len(sent)} bytes, got {len(received)} back; the first '
+             f'{first} are right, byte {first} differs')
+
+
+def _proc_net_tcp_address(sockaddr):
+        host, port = sockaddr[:2]
+        packed = int.from_bytes(socket.inet_aton(host), 'little')
+        return f'{packed:08X}:{port:04X}'
+
+
+def _tcp_queues(local, remote):
+        """(tx_queue, rx_queue) of the IPv4 TCP socket @local -> @remote, from /proc/net/tcp."""
+        local, remote = _proc_net_tcp_address(local), _proc_net_tcp_address(remote)
+        with open('/proc/net/tcp') as f:
+                for line in f.readlines()[1:]:
+                        fields = line.split()
+                        if fields[1] == local and fields[2] == remote:
+                                tx, rx = fields[4].split(':')
+                                return int(tx, 16), int(rx, 16)
+        return None
+
+
+def unread_by_peer(sock):
+        """How many bytes @sock (an IPv4 client) sent that the process on the other end has
+        not read yet: still in flight from us, or waiting in its receive queue."""
+        ours = _tcp_queues(sock.getsockname(), sock.getpeername())
+        theirs = _tcp_queues(sock.getpeername(), sock.getsockname())
+        if ours is None or theirs is None:
+                fail(f'{sock} is not in /proc/net/tcp')
+        return ours[0] + theirs[1]
+
+
+def reset(sock):
+        """Closes @sock with an RST instead of a FIN (SO_LINGER with a zero timeout)."""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        sock.close()
+
+
+# --- processes in /proc ------------------------------------------------------------------------
+
+def proc_stat(pid):
+        """State, parent, CPU ticks and start time of @pid, or None when it is gone."""
+        try:
+                with open(f'/proc/{pid}/stat') as f:
+                        text = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+                return None
+        # comm may hold spaces and parentheses: the fields start after the last ')'.
+        fields = text[text.rindex(')') + 2:].split()
+        return {
+                'state': fields[0],
+                'ppid': int(fields[1]),
+                'utime': int(fields[11]),
+                'stime': int(fields[12]),
+                'starttime': int(fields[19]),
+        }
+
+
+def children_of(pid):
+        """PIDs of the processes whose parent is @pid, zombies included."""
+        children = []
+        for entry in os.listdir('/proc'):
+                if entry.isdigit():
+                        st = proc_stat(int(entry))
+                        if st and st['ppid'] == pid:
+                                children.append(int(entry))
+        return sorted(children)
+
+
+def zombies_of(pid):
+        return [c for c in children_of(pid) if (proc_stat(c) or {}).get('state') == 'Z']
+
+
+def live_children_of(pid):
+        return [c for c in children_of(pid) if (proc_stat(c) or {}).get('state') not in
+                (None, 'Z', 'X')]
+
+
+def cpu_seconds(pid):
+        """User plus system CPU time @pid has used, in seconds (0 once it is gone)."""
+        st = proc_stat(pid)
+        return (st['utime'] + st['stime']) / CLOCK_TICKS if st else 0.0
+
+
+def open_fds(pid):
+        """{fd: what it points to} for @pid; a descriptor closed while we look is left out."""
+        fds = {}
+        for fd in os.listdir(f'/proc/{pid}/fd'):
+                try:
+                        fds[int(fd)] = os.readlink(f'/proc/{pid}/fd/{fd}')
+                except FileNotFoundError:
+                        pass
+        return fds
+
+
+def lowest_free_fd(pid):
+        used = {int(fd) for fd in os.listdir(f'/proc/{pid}/fd')}
+        return next(fd for fd in range(len(used) + 1) if fd not in used)
+
+
+def exhaust_fds(pid):
+        """Lowers @pid's RLIMIT_NOFILE to its lowest free descriptor, so that its next
+        accept() fails with EMFILE; returns the limits to restore with restore_fds().
+
+        The limit is lowered on the running process (prlimit), not set at exec: echod closes
+        each accepted connection right after fork, so any limit it can start with leaves room
+        for accept. A descriptor open only for a moment (sd_notify()'s socket) would make the
+        lowest free one look higher: the least of a few looks is taken."""
+        limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        looks = []
+        for _ in range(20):
+                looks.append(lowest_free_fd(pid))
+                time.sleep(0.01)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(looks), limits[1]))
+        return limits
+
+
+def restore_fds(pid, limits):
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+
+
+def attempts_logged(lines):
+        """How many failures rate-limited lines stand for: each line, plus the "(N similar
+        messages suppressed)" it carries."""
+        return sum(1 + int(m.group(1)) if (m := re.search(r'\((\d+) similar', line)) else 1
+                   for line in lines)
+
+
+def snapshot(pids):
+        """{pid: starttime} of @pids, to tell later whether these very processes still run."""
+        return {pid: st['starttime'] for pid in pids if (st := proc_stat(pid))}
+
+
+def still_running(snap):
+        """The processes of @snap (from snapshot()) that still run, not counting zombies."""
+        running = []
+        for pid, starttime in snap.items():
+                st = proc_stat(pid)
+                if st and st['starttime'] == starttime and st['state'] not in ('Z', 'X'):
+                        running.append(pid)
+        return running
+
+
+def kill_if_running(snap, signo=signal.SIGKILL):
+        for pid in still_running(snap):
+                try:
+                        os.kill(pid, signo)
+                except ProcessLookupError:
+                        pass
+
+
+# --- the notify socket -------------------------------------------------------------------------
+
+class NotifySocket:
+        """A real NOTIFY_SOCKET: an AF_UNIX datagram socket the daemon's sd_notify() writes to.
+        Like systemd, it reads all the time (a thread): sd_notify() blocks once the receive
+        queue is full, and a test busy elsewhere must not stall the daemon that way. Every
+        message is kept, parsed into {'READY': '1', 'STATUS': '...'}."""
+
+        def __init__(self, path):
+                self.path = path
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self.sock.bind(path)
+                self.messages = []
+                self._arrived = threading.Condition()
+                self._closing = False
+                self._reader = threading.Thread(target=self._read_all, daemon=True)
+                self._reader.start()
+
+        def close(self):
+                self._closing = True
+                self._reader.join()
+                self.sock.close()
+
+        def _read_all(self):
+                while not self._closing:
+                        ready, _, _ = select.select([self.sock], [], [], 0.05)
+                        if not ready:
+                                continue
+                        data = self.sock.recv(65536)
+                        fields = dict(line.partition('=')[::2]
+                                      for line in data.decode(errors='replace').splitlines()
+                                      if '=' in line)
+                        with self._arrived:
+                                self.messages.append(fields)
+                                self._arrived.notify_all()
+
+        def wait_for(self, predicate, timeout, start=0):
+                """The index of the first message from @start on that satisfies @predicate,
+                waiting for up to @timeout seconds; None if none came."""
+                deadline = time.monotonic() + timeout
+                i = start
+                with self._arrived:
+                        while True:
+                                for i in range(i, len(self.messages)):
+                                        if predicate(self.messages[i]):
+                                                return i
+                                i = max(i, len(self.messages))
+                                left = deadline - time.monotonic()
+                                if left <= 0:
+                                        return None
+                                self._arrived.wait(left)
+
+        def wait_for_status(self, status, timeout, start=0):
+                return self.wait_for(lambda m: m.get('STATUS') == status, timeout, start)
+
+        def wait_for_count(self, key, n, timeout, value='1'):
+                """Whether @n messages with @key=@value came, waiting for up to @timeout s."""
+                matches = [0]
+
+                def nth_match(message):
+                        matches[0] += message.get(key) == value
+                        return matches[0] >= n
+                return self.wait_for(nth_match, timeout) is not None
+
+        def statuses(self):
+                return [m['STATUS'] for m in list(self.messages) if 'STATUS' in m]
+
+        def count(self, key, value='1'):
+                return sum(1 for m in list(self.messages) if m.get(key) == value)
+
+
+# --- the daemon --------------------------------------------------------------------------------
+
+class Daemon:
+        """echod under test, as its own process with stderr in a file of its own temp dir.
+
+        @args may hold '{port}' (a free TCP port, retried if someone takes it first) and
+        '{tmp}' (the temp dir). With @activate (an -l address for systemd-socket-activate,
+        same placeholders) the daemon runs behind systemd-socket-activate, Accept=no unless
+        @accept, with --inetd passing if @inetd, a socket of @socket_type ('datagram',
+        'seqpacket') instead of a stream socket if given. Standalone, the daemon is ready when
+        READY=1 arrives; activated, when systemd-socket-activate listens (the daemon itself
+        starts on the first connection). @watchdog_usec sets WATCHDOG_USEC, and WATCHDOG_PID
+        to the daemon's PID.
+        """
+
+        def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
+                     socket_type=None, notify=True, watchdog_usec=None):
+                self.args = list(args)
+                self.activate = activate
+                self.accept = accept
+                self.inetd = inetd
+                self.socket_type = socket_type
+                self.use_notify = notify
+                self.watchdog_usec = watchdog_usec
+                self.tmp = tempfile.mkdtemp(prefix='echod-test-')
+                self.notify = None
+                self.process = None
+                self.port = None
+                self.listen_text = None
+                self.returncode = None
+                self._seen_children = {}
+
+        # -- starting --
+
+        def __enter__(self):
+                try:
+                        self.start()
+                except BaseException:
+                        self.cleanup()
+                        raise
+                return self
+
+        def __exit__(self, exc_type, exc, tb):
+                if exc_type is not None:        # show what the daemon said, to diagnose
+                        lines = self.stderr_text().splitlines()[-40:]
+                        print('daemon stderr (last lines):', *lines, sep='\n  ',
+                              file=sys.stderr)
+                errors = self.cleanup()
+                if exc_type is None and errors:
+                        fail(errors)
+                return False
+
+        def _command(self, args):
+                daemon = WRAPPER + [ECHOD] + args
+                if self.activate is None:
+                        command = daemon
+                else:
+                        command = [require_tool('systemd-socket-activate'), '-l',
+                                   self.listen_text]
+                        command += ['--accept'] if self.accept else []
+                        command += ['--inetd'] if self.inetd else []
+                        command += [f'--{self.socket_type}'] if self.socket_type else []
+                        for name, value in self._daemon_env().items():
+                                command += ['-E', f'{name}={value}']
+                        command += ['--'] + daemon
+                if self.watchdog_usec is not None:
+                        # sd_watchdog_enabled() wants WATCHDOG_PID to be the daemon's own PID:
+                        # the shell's $$, kept by exec.
+                        command = ['sh', '-c', 'WATCHDOG_PID=$$ exec "$@"', 'sh'] + command
+                return command
+
+        def _daemon_env(self):
+                """The variables the daemon itself must see (through -E when activated)."""
+                env = {}
+                if self.notify:
+                        env['NOTIFY_SOCKET'] = self.notify.path
+                if self.watchdog_usec is not None:
+                        env['WATCHDOG_USEC'] = str(self.watchdog_usec)
+                if self.activate is not None:
+                        env.update({k: os.environ[k] for k in _SANITIZER_VARIABLES
+                                    if k in os.environ})
+                return env
+
+        def _process_env(self):
+                env = {k: v for k, v in os.environ.items() if k not in _DAEMON_VARIABLES}
+                if self.activate is None:
+                        env.update(self._daemon_env())
+                return env
+
+        def _format(self, text):
+                return text.format(port=self.port, tmp=self.tmp)
+
+        def start(self):
+                if self.use_notify:
+                        self.notify = NotifySocket(os.path.join(self.tmp, 'notify'))
+                needs_port = any('{port}' in a for a in self.args + [self.activate or ''])
+                for _ in range(5):
+                        self.port = free_port() if needs_port else None
+                        if self._start_once():
+                                return
+                        if not needs_port or 'in use' not in self.stderr_text():
+                                break
+                        os.truncate(self.stderr_path, 0)
+                fail(f'the daemon did not start (exit status {self.returncode}): '
+                     f'{self.stderr_text().strip()!r}')
+
+        def _start_once(self):
+                args = [self._format(a) for a in self.args]
+                self.listen_text = self._format(self.activate) if self.activate else None
+                if self.listen_text is None:
+                        for flag, value in zip(args, args[1:]):
+                                if flag in ('-l', '--listen'):
+                                        self.listen_text = value
+                                        break
+                self.stderr_path = os.path.join(self.tmp, 'stderr')
+                self.stdout_path = os.path.join(self.tmp, 'stdout')
+                with open(self.stderr_path, 'ab') as err, open(self.stdout_path, 'ab') as out:
+                        self.process = subprocess.Popen(
+                                self._command(args), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, env=self._process_env())
+                self.pid = self.process.pid
+                if self.activate is not None:
+                        ready = lambda: 'Listening on' in self.stderr_text()
+                else:
+                        ready = lambda: (self.notify.wait_for(lambda m: m.get('READY') == '1',
+                                                              0.05) is not None)
+                wait_until(lambda: ready() or self.process.poll() is not None, bound(10))
+                if self.process.poll() is not None:
+                        self.returncode = self.process.returncode
+                        return False
+                expect(ready(), f'the daemon did not become ready within {bound(10)} s: '
+                                f'{self.stderr_text().strip()!r}')
+                return True
+
+        # -- looking at it --
+
+        @property
+        def address(self):
+                """Where clients connect."""
+                return client_address(self.listen_text)
+
+        def connect(self, address=None, timeout=None):
+                address = address or self.address
+                try:
+                        return connect(address, timeout)
+                except ConnectionRefusedError:
+                        fail(f'connecting to {address}: refused; daemon stderr: '
+                             f'{self.stderr_text().strip()!r}')
+
+        def stderr_text(self):
+                try:
+                        with open(self.stderr_path, errors='replace') as f:
+                                return f.read()
+                except (AttributeError, FileNotFoundError):
+                        return ''
+
+        def log_lines(self, containing=''):
+                """The daemon's "echod: ..." stderr lines that contain @containing."""
+                return [line for line in self.stderr_text().splitlines()
+                        if line.startswith('echod: ') and containing in line]
+
+        def children(self):
+                """The daemon's children now (zombies included); remembered for cleanup."""
+                pids = children_of(self.pid)
+                self._seen_children.update(snapshot(pids))
+                return pids
+
+        def live_children(self):
+                pids = live_children_of(self.pid)
+                self._seen_children.update(snapshot(pids))
+                return pids
+
+        def zombies(self):
+                return zombies_of(self.pid)
+
+        def running(self):
+                return self.process.poll() is None
+
+        def cpu_seconds(self):
+                return cpu_seconds(self.pid)
+
+        # -- stopping --
+
+        def signal(self, signo):
+                if self.running():
+                        os.kill(self.pid, signo)
+
+        def wait_exit(self, timeout):
+                """The exit status, or fails if the daemon still runs after @timeout."""
+                try:
+                        self.returncode = self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                        fail(f'the daemon still runs {timeout} s later')
+                return self.returncode
+
+        def terminate(self, timeout=None):
+                """SIGTERM, then the exit status once it exits."""
+                self.signal(signal.SIGTERM)
+                return self.wait_exit(bound(10) if timeout is None else timeout)
+
+        def wrapper_errors(self):
+                """What valgrind or a sanitizer reported, as a failure message, or ''."""
+                text = self.stderr_text()
+                found = wrapper_reports(text)
+                if self.returncode == 99 and WRAPPER:
+                        found.append('the daemon exited 99 (the wrapper\'s error exit code)')
+                if not found:
+                        return ''
+                return 'the wrapper reported errors:\n' + text
+
+        def cleanup(self):
+                """Kills whatever still runs, children first (by PID, before they can be
+                reparented), removes the temp dir; returns wrapper errors, if any."""
+                errors = ''
+                if self.process:
+                        if self.running():
+                                self.children()
+                                kill_if_running(self._seen_children)
+                                self.process.kill()
+                                self.process.wait()
+                        else:
+                                kill_if_running(self._seen_children)
+                        self.returncode = self.process.returncode
+                        errors = self.wrapper_errors()
+                if self.notify:
+                        self.notify.close()
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                return errors
+
+
+def run_echod(args, timeout=None, env=None, stdin=subprocess.DEVNULL):
+        """Runs the daemon to completion (for options and start-up failures); returns
+        (exit status, stdout, stderr). Fails if a wrapper reported errors."""
+        clean = {k: v for k, v in os.environ.items() if k not in _DAEMON_VARIABLES}
+        clean.update(env or {})
+        try:
+                done = subprocess.run(WRAPPER + [ECHOD] + list(args), stdin=stdin,
+                                      capture_output=True, env=clean,
+                                      timeout=bound(10) if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+                fail(f'echod {" ".join(args)}: still running after the time bound')
+        stderr = done.stderr.decode(errors='replace')
+        if wrapper_reports(stderr) or (WRAPPER and done.returncode == 99):
+                fail(f'echod {" ".join(args)}: the wrapper reported errors:\n{stderr}')
+        return done.returncode, done.stdout.decode(errors='replace'), stderr
+
+
+def wrapper_reports(stderr):
+        """The lines of @stderr in which valgrind (which, with --quiet, says nothing unless
+        something is wrong: "==PID== ...") or a sanitizer reports a problem."""
+        return [line for line in stderr.splitlines()
+                if re.match(r'==\d+== |valgrind: ', line)
+                or re.search(r'ERROR SUMMARY: [1-9]|(Address|Leak|UndefinedBehavior)Sanitizer|'
+                             r'runtime error:', line)]
+
+
+def expect_clean_exit(daemon):
+        """SIGTERM; the daemon must exit 0."""
+        status = daemon.terminate()
+        expect(status == 0, f'after SIGTERM: expected exit status 0, got {status}; stderr: '
+                            f'{daemon.stderr_text().strip()!r}')
+
+
+def echod_lines(stderr):
+        """The lines the daemon itself wrote ("echod: ..."), without a wrapper's lines."""
+        return [line for line in stderr.splitlines() if line.startswith('echod: ')]
