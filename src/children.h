@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "notify.h"
 #include "time-util.h"
 
 struct child {
@@ -21,6 +22,7 @@ struct child {
         bool reported;
         int result;
         uint64_t bytes;
+        char fd_store_name[FD_STORE_NAME_MAX];  /* "": its connection is not in the store */
 };
 
 struct children {

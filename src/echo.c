@@ -24,6 +24,8 @@ struct pump {
         uint64_t bytes;
         usec_t last_progress_usec;
         usec_t stop_reading_usec;       /* after a SIGTERM: when to stop reading; 0: never */
+        bool hand_over;
+        bool stopped;                   /* a SIGTERM or SIGINT came */
 };
 
 static int pump_read(struct pump *p) {
@@ -54,13 +56,18 @@ static int pump_write(struct pump *p) {
 }
 
 /* A SIGTERM means: stop taking new bytes, but return those already taken.
- * "Taken" includes what is in flight: a client that connected just before a
- * restart has sent its bytes, or is about to, and must get them back. So
- * reading goes on for ECHO_STOP_GRACE_USEC, then stops. */
+ * Handing over, the bytes not read yet stay in the socket for the next
+ * instance: stop now. Otherwise "taken" includes what is in flight: a
+ * client that connected just before a restart has sent its bytes, or is
+ * about to, and must get them back; so reading goes on for
+ * ECHO_STOP_GRACE_USEC, then stops. */
 static void pump_handle_signal(struct pump *p, int signal_fd) {
-        while (signals_read(signal_fd) > 0)
-                if (p->stop_reading_usec == 0)
-                        p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
+        while (signals_read(signal_fd) > 0) {
+                if (p->stopped)
+                        continue;
+                p->stopped = true;
+                p->stop_reading_usec = now_usec() + (p->hand_over ? 0 : ECHO_STOP_GRACE_USEC);
+        }
 }
 
 /* The next deadline: the idle timeout, or the end of the stop grace. */
@@ -118,11 +125,12 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         return 0;
 }
 
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes) {
         static struct pump p;   /* static: 64 KiB is too much for a small child's stack */
         int r = 0;
 
-        p = (struct pump) { .fd = fd, .reading = true, .last_progress_usec = now_usec() };
+        p = (struct pump) { .fd = fd, .reading = true, .last_progress_usec = now_usec(),
+                            .hand_over = hand_over };
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 r = -errno;
@@ -130,14 +138,20 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
         while (r >= 0 && (p.reading || p.start < p.end))
                 r = pump_step(&p, signal_fd, idle_usec);
 
-        if (r >= 0 && shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
-                r = -errno;
         *ret_bytes = p.bytes;
-        return r;
+        if (r < 0)
+                return r;
+        /* Handed over, the connection goes on in the next instance: no FIN. */
+        if (p.stopped && p.hand_over)
+                return ECHO_STOPPED;
+        if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+                return -errno;
+        return p.stopped ? ECHO_STOPPED : 0;
 }
 
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes) {
-        int r = echo_pump(c->fd, signal_fd, idle_usec, ret_bytes);
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool hand_over,
+                    uint64_t *ret_bytes) {
+        int r = echo_pump(c->fd, signal_fd, idle_usec, hand_over, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
@@ -162,8 +176,8 @@ noreturn void echo_child(struct connection *c, const struct echo_child_setup *se
         (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
-        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, &bytes);
+        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->hand_over, &bytes);
         if (setup->report_fd >= 0)
                 report_to_parent(setup->report_fd, r, bytes);
-        _exit(r < 0 ? 1 : 0);
+        _exit(r < 0 ? CHILD_EXIT_FAILED : r == ECHO_STOPPED ? CHILD_EXIT_STOPPED : CHILD_EXIT_DONE);
 }

@@ -1,21 +1,31 @@
 /* The child's work: echo one connection until the client is done. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "notify.h"
 #include "time-util.h"
 
 #define ECHO_BUFFER_SIZE (64 * 1024)
 /* How long a SIGTERM'd pump still reads bytes in flight; see echo.c. */
 #define ECHO_STOP_GRACE_USEC (200 * USEC_PER_MSEC)
 
-/* Echoes everything read from @fd back to it, and returns once the client
- * has closed its sending half and got every byte back (0), a SIGTERM or
- * SIGINT arrived on @signal_fd (-1: none) and what was read within
- * ECHO_STOP_GRACE_USEC of it has been written back (0), nothing moved for @idle_usec (0: never; -ETIMEDOUT), or the
- * connection failed (-errno, e.g. -ECONNRESET or -EPIPE). @fd is made
- * non-blocking. The count of bytes echoed goes to @ret_bytes in every case. */
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes);
+/* echo_pump()'s result when a SIGTERM or SIGINT ended it. */
+#define ECHO_STOPPED 1
+
+/* Echoes everything read from @fd back to it, and returns once:
+ * - the client closed its sending half and got every byte back: 0;
+ * - a SIGTERM or SIGINT arrived on @signal_fd (-1: none) and what was read
+ *   has been written back: ECHO_STOPPED. With @hand_over (the connection is
+ *   in systemd's fd store, and the next instance goes on with it) reading
+ *   stops at once and the connection is left open; otherwise reading goes
+ *   on for ECHO_STOP_GRACE_USEC, for bytes in flight, and the connection is
+ *   shut down;
+ * - nothing moved for @idle_usec (0: never): -ETIMEDOUT;
+ * - the connection failed: -errno, e.g. -ECONNRESET or -EPIPE.
+ * @fd is made non-blocking. The bytes echoed go to @ret_bytes in every case. */
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
@@ -26,11 +36,21 @@ struct connection {
         int fd;
         struct sockaddr_storage peer;
         socklen_t peer_len;
+        char fd_store_name[FD_STORE_NAME_MAX];  /* its name in the fd store; "": not there */
 };
 
 /* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
  * returned, and the bytes echoed in @ret_bytes. */
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, uint64_t *ret_bytes);
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool hand_over,
+                    uint64_t *ret_bytes);
+
+/* A child's exit status: the parent keeps a stopped child's connection in
+ * the fd store for the next instance, and removes any other. */
+enum {
+        CHILD_EXIT_DONE = 0,
+        CHILD_EXIT_FAILED = 1,
+        CHILD_EXIT_STOPPED = 3,
+};
 
 /* What a child tells the parent as it ends, through the report pipe, so that
  * the parent logs the connection's end: a child that logged it itself would
@@ -52,6 +72,7 @@ struct echo_child_setup {
         int report_fd;                          /* where the echo_report goes; -1: none */
         int signal_fd;                          /* kept: SIGTERM arrives here */
         usec_t idle_usec;
+        bool hand_over;                         /* the connection is in the fd store */
 };
 
 /* The life of a child forked for @c, start to end: drop what belongs to the

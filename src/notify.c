@@ -3,6 +3,8 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
 void status_format(char *buf, size_t size, const struct status *st) {
@@ -44,4 +46,30 @@ usec_t notify_watchdog_period(void) {
         if (sd_watchdog_enabled(0, &usec) <= 0)
                 return 0;
         return usec / 2;
+}
+
+unsigned notify_fd_store_max(void) {
+        const char *max = getenv("FDSTORE");
+        if (!getenv("NOTIFY_SOCKET") || !max || strspn(max, "0123456789") != strlen(max))
+                return 0;
+        unsigned long n = strtoul(max, NULL, 10);
+        return n > UINT32_MAX ? UINT32_MAX : (unsigned) n;
+}
+
+void fd_store_name(char *buf, size_t size, int pid, uint64_t seq) {
+        snprintf(buf, size, FD_STORE_NAME_PREFIX "%d-%" PRIu64, pid, seq);
+}
+
+bool fd_store_name_is_connection(const char *name) {
+        return name && strncmp(name, FD_STORE_NAME_PREFIX, strlen(FD_STORE_NAME_PREFIX)) == 0;
+}
+
+int notify_fd_store(int fd, const char *name) {
+        char message[sizeof "FDSTORE=1\nFDNAME=" + FD_STORE_NAME_MAX];
+        snprintf(message, sizeof message, "FDSTORE=1\nFDNAME=%s", name);
+        return sd_pid_notify_with_fds(0, 0, message, &fd, 1);
+}
+
+int notify_fd_store_remove(const char *name) {
+        return sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
 }

@@ -39,3 +39,21 @@ int notify_watchdog(void);
 /* How often to send WATCHDOG=1: half the interval systemd asked for, or 0
  * when it asked for none. */
 usec_t notify_watchdog_period(void);
+
+/* systemd's file descriptor store keeps a copy of every connection, so that
+ * a restarted echod goes on echoing it. Each is stored under its own name;
+ * the next instance finds them among its passed fds by that name. */
+#define FD_STORE_NAME_PREFIX "echod-conn-"
+#define FD_STORE_NAME_MAX 48
+
+/* How many fds the store takes: $FDSTORE (set by systemd 254 and later to
+ * FileDescriptorStoreMax=, and by echo.service itself for older ones), or 0
+ * when there is no store (no NOTIFY_SOCKET, no $FDSTORE). */
+unsigned notify_fd_store_max(void);
+
+/* "echod-conn-PID-SEQ": unique across restarts, as PIDs of live echods are. */
+void fd_store_name(char *buf, size_t size, int pid, uint64_t seq);
+bool fd_store_name_is_connection(const char *name);
+
+int notify_fd_store(int fd, const char *name);
+int notify_fd_store_remove(const char *name);

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,8 +34,10 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 .pending = { .fd = -1 },
                 .status_changed = true,
                 .watchdog_period_usec = notify_watchdog_period(),
+                .fd_store.max = notify_fd_store_max(),
         };
-        int r = children_init(&s->children, o->max_connections);
+        /* Connections resumed from the fd store come on top of the cap. */
+        int r = children_init(&s->children, o->max_connections + sockets->n_stored);
         if (r < 0)
                 return r;
         if (o->max_connections_per_source > 0) {
@@ -45,6 +49,11 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 return -errno;
         s->sockets = *sockets;
         *sockets = (struct socket_set) { .connection = -1 };
+        s->fd_store.n = (unsigned) s->sockets.n_stored;
+        if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
+                log_notice("--max-connections=%u is above the fd store's size (%u): connections "
+                           "beyond %u will not survive a restart", o->max_connections,
+                           s->fd_store.max, s->fd_store.max);
         return 0;
 }
 
@@ -103,15 +112,39 @@ static void remember_child(struct server *s, pid_t pid, const struct connection 
                                .start_usec = now_usec() };
         struct in6_addr source;
 
+        memcpy(child.fd_store_name, c->fd_store_name, sizeof child.fd_store_name);
         /* Neither can fail: both are sized for the cap, which we never pass. */
         (void) children_add(&s->children, &child);
         if (s->sources.slots && source_key((const struct sockaddr *) &c->peer, &source))
                 (void) sources_add(&s->sources, &source);
 }
 
+/* Puts a copy of @c in systemd's fd store, so that a restart keeps it. A
+ * full store is not an error: the connection just ends with this instance. */
+static void store_connection(struct server *s, struct connection *c) {
+        unsigned suppressed;
+
+        if (s->fd_store.max == 0 || c->fd_store_name[0] != '\0')
+                return;         /* no store, or it is there already */
+        if (s->fd_store.n >= s->fd_store.max) {
+                if (ratelimit_allow(&s->fd_store_full, now_usec(), &suppressed))
+                        log_notice("fd store full (%u): this connection will not survive a "
+                                   "restart", s->fd_store.max);
+                return;
+        }
+        fd_store_name(c->fd_store_name, sizeof c->fd_store_name, (int) getpid(),
+                      ++s->fd_store.seq);
+        if (notify_fd_store(c->fd, c->fd_store_name) <= 0) {
+                c->fd_store_name[0] = '\0';
+                return;
+        }
+        s->fd_store.n++;
+}
+
 /* Fork one child for @c. In the parent, the connection is the child's alone
  * from here: close our copy at once. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
+        store_connection(s, c);
         pid_t pid = fork();
         if (pid == 0)
                 echo_child(c, &(struct echo_child_setup) {
@@ -120,6 +153,7 @@ static void spawn_child(struct server *s, struct connection *c) {
                         .report_fd = s->report_fds[1],
                         .signal_fd = s->signal_fd,
                         .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
+                        .hand_over = c->fd_store_name[0] != '\0',
                 });
         if (pid < 0) {
                 int r = -errno;
@@ -136,6 +170,20 @@ static void spawn_child(struct server *s, struct connection *c) {
         s->status_changed = true;
         s->backoff_ms = 0;
         log_connection_opened((struct sockaddr *) &c->peer, c->peer_len, pid);
+}
+
+/* The connections the previous instance left in the fd store: one child
+ * each, as for a new connection, unless fork() fails (then they wait). */
+static void resume_stored(struct server *s) {
+        struct socket_set *set = &s->sockets;
+
+        while (set->next_stored < set->n_stored && s->pending.fd < 0 && !s->stopping) {
+                const struct stored_connection *stored = &set->stored[set->next_stored++];
+                struct connection c = { .fd = stored->fd, .peer_len = sizeof c.peer };
+                (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
+                snprintf(c.fd_store_name, sizeof c.fd_store_name, "%s", stored->name);
+                spawn_child(s, &c);
+        }
 }
 
 /* --max-connections-per-source: a client address already holding its share
@@ -205,6 +253,19 @@ static void accept_connections(struct server *s, int listen_fd) {
         }
 }
 
+/* A child's connection leaves the fd store when it ended for good, so that
+ * the client sees it close; one stopped (or killed) by our shutdown stays,
+ * for the next instance to resume. */
+static void release_stored(struct server *s, const struct child *child, int status) {
+        bool stopped = WIFSIGNALED(status) ||
+                       (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_STOPPED);
+
+        if (child->fd_store_name[0] == '\0' || (s->stopping && stopped))
+                return;
+        (void) notify_fd_store_remove(child->fd_store_name);
+        s->fd_store.n--;
+}
+
 static void note_child_exit(struct server *s, pid_t pid, int status) {
         struct child child;
         struct in6_addr source;
@@ -214,6 +275,7 @@ static void note_child_exit(struct server *s, pid_t pid, int status) {
                 return;         /* not one of ours */
         if (s->sources.slots && source_key((struct sockaddr *) &child.peer, &source))
                 sources_remove(&s->sources, &source);
+        release_stored(s, &child, status);
         s->status_changed = true;
         if (child.reported)
                 log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
@@ -313,6 +375,8 @@ static int handle_signals(struct server *s) {
 static void run_timers(struct server *s, usec_t now) {
         if (s->pending.fd >= 0 && now >= s->paused_until_usec)
                 spawn_child(s, &s->pending);
+        if (now >= s->paused_until_usec)
+                resume_stored(s);
         if (s->stopping && now >= s->stop_deadline_usec && n_active(s) > 0) {
                 s->n_killed = n_active(s);
                 signal_children(s, SIGKILL);
@@ -380,6 +444,10 @@ static int server_turn(struct server *s) {
 int server_run(struct server *s) {
         char text[STATUS_TEXT_MAX];
 
+        if (s->sockets.n_stored > 0)
+                log_info("resuming %zu connection%s kept in the fd store", s->sockets.n_stored,
+                         s->sockets.n_stored == 1 ? "" : "s");
+        resume_stored(s);
         format_status(s, text);
         (void) notify_ready(text);
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();

@@ -40,12 +40,18 @@ struct server {
         usec_t watchdog_period_usec;    /* 0: no watchdog */
         usec_t watchdog_sent_usec;
 
+        struct {
+                unsigned max;           /* 0: no fd store */
+                unsigned n;             /* connections in it now */
+                uint64_t seq;           /* for the next name */
+        } fd_store;
+
         bool stopping;
         usec_t stop_deadline_usec;
         unsigned n_killed;
 
         struct ratelimit accept_failed, fork_failed, limit_reached, child_killed;
-        struct ratelimit source_limit, datagram_dropped;
+        struct ratelimit source_limit, datagram_dropped, fd_store_full;
 };
 
 /* Takes over @sockets (leaving it empty) and @signal_fd. Returns 0 or -ENOMEM. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -71,8 +72,23 @@ static int add_socket(int *fds, size_t *n, int fd, const char *name) {
         return 0;
 }
 
-/* One passed fd: a listener joins the set, one connection is echoed
- * in-process; anything else is refused by name. */
+static int add_stored(struct socket_set *set, int fd, const char *name) {
+        if (strlen(name) >= FD_STORE_NAME_MAX)
+                return log_error(-EINVAL, "fd %d: stored connection name too long", fd);
+        struct stored_connection *stored = reallocarray(set->stored, set->n_stored + 1,
+                                                        sizeof *stored);
+        if (!stored)
+                return log_error(-ENOMEM, "out of memory");
+        set->stored = stored;
+        stored[set->n_stored].fd = fd;
+        snprintf(stored[set->n_stored].name, FD_STORE_NAME_MAX, "%s", name);
+        set->n_stored++;
+        return 0;
+}
+
+/* One passed fd: a listener joins the set, a connection the fd store kept
+ * is resumed, a lone connection (Accept=yes) is echoed in-process;
+ * anything else is refused by name. */
 static int take_passed_fd(struct socket_set *set, int fd, const char *name, int n_fds) {
         int kind = socket_classify(fd);
         if (kind < 0)
@@ -81,6 +97,8 @@ static int take_passed_fd(struct socket_set *set, int fd, const char *name, int 
         case SOCKET_LISTENER:
                 return add_socket(set->listeners, &set->n_listeners, fd, name);
         case SOCKET_CONNECTION:
+                if (fd_store_name_is_connection(name))
+                        return add_stored(set, fd, name);
                 if (n_fds != 1)
                         return log_error(-EINVAL, "fd %d (%s): a connected socket passed "
                                          "among other sockets", fd, name);
@@ -200,7 +218,8 @@ static int acquire(const struct options *o, struct socket_set *set) {
         free(names);
         if (r < 0)
                 return r;
-        if (set->n_listeners == 0 && set->n_datagrams == 0 && set->connection < 0)
+        if (set->n_listeners == 0 && set->n_datagrams == 0 && set->connection < 0 &&
+            set->n_stored == 0)
                 return log_error(-ENOENT, "no listening sockets");
         return 0;
 }
@@ -223,4 +242,9 @@ void sockets_close(struct socket_set *set) {
                 safe_close(set->datagrams[i]);
         set->n_listeners = set->n_datagrams = 0;
         set->connection = safe_close(set->connection);
+        for (size_t i = set->next_stored; i < set->n_stored; i++)
+                safe_close(set->stored[i].fd);
+        free(set->stored);
+        set->stored = NULL;
+        set->n_stored = set->next_stored = 0;
 }

@@ -6,16 +6,24 @@
 
 #include <stddef.h>
 
+#include "notify.h"
 #include "options.h"
 
 #define SOCKETS_MAX 64
 
 enum socket_kind {
         SOCKET_LISTENER,        /* listening stream socket: accept + fork per connection */
-        SOCKET_CONNECTION,      /* connected stream socket: echo it here, then exit */
+        SOCKET_CONNECTION,      /* connected stream socket: echo it here, then exit, or
+                                 * resume it if the fd store kept it for us */
         SOCKET_DATAGRAM,        /* UDP socket: echoed in the parent's loop */
         SOCKET_UNSUPPORTED,     /* a socket of another type */
         SOCKET_NOT_SOCKET,
+};
+
+/* A connection a previous instance put in systemd's fd store. */
+struct stored_connection {
+        int fd;
+        char name[FD_STORE_NAME_MAX];
 };
 
 struct socket_set {
@@ -24,6 +32,9 @@ struct socket_set {
         int datagrams[SOCKETS_MAX];     /* UDP sockets, echoed in the parent */
         size_t n_datagrams;
         int connection;         /* -1: none */
+        /* Connections handed over by the previous instance, resumed in order. */
+        struct stored_connection *stored;
+        size_t n_stored, next_stored;
 };
 
 /* What @fd is. Returns an enum socket_kind, or -errno when it cannot be told. */

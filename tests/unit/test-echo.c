@@ -90,7 +90,7 @@ START_TEST(half_close_still_gets_every_byte_back) {
         ck_assert_int_eq(write(s[0], msg, sizeof msg), sizeof msg);
         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, false, &bytes), 0);
 
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), sizeof msg);
         ck_assert_mem_eq(buf, msg, sizeof msg);
@@ -113,7 +113,7 @@ START_TEST(partial_writes_lose_nothing) {
                             .echoed = malloc(len) };
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, false, &bytes), 0);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(c.n_echoed, len);
@@ -147,7 +147,7 @@ START_TEST(interrupted_system_calls_are_resumed) {
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
         ck_assert_int_eq(setitimer(ITIMER_REAL, &every_100us, NULL), 0);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, false, &bytes);
 
         setitimer(ITIMER_REAL, &off, NULL);
         pthread_join(thread, NULL);
@@ -166,7 +166,7 @@ START_TEST(silent_client_times_out) {
         uint64_t bytes;
 
         make_pair(s);
-        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, false, &bytes), -ETIMEDOUT);
         ck_assert_uint_eq(bytes, 0);
         close(s[0]);
         close(s[1]);
@@ -184,7 +184,7 @@ START_TEST(client_that_never_reads_times_out) {
         ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
         while (send(s[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
                 ;
-        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, false, &bytes), -ETIMEDOUT);
         close(s[0]);
         close(s[1]);
 }
@@ -201,7 +201,7 @@ START_TEST(client_gone_ends_the_pump) {
         ck_assert_int_eq(write(s[0], chunk, sizeof chunk), sizeof chunk);
         close(s[0]);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, false, &bytes);
 
         ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "pump returned %d", r);
         close(s[1]);
@@ -245,7 +245,7 @@ START_TEST(sigterm_returns_what_was_read_then_ends) {
         struct stopper st = { .fd = s[0], .echoed = malloc(len + 1), .size = len + 1 };
         ck_assert_int_eq(pthread_create(&thread, NULL, stopper_run, &st), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(st.n_echoed, len);    /* then end of stream, not more */
@@ -288,11 +288,38 @@ START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
         ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), 4);
         ck_assert_mem_eq(buf, "late", 4);
+        close(signal_fd);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
+/* Handing over (the connection is in systemd's fd store), a SIGTERM stops
+ * reading at once and leaves the connection open: no FIN reaches the
+ * client, and bytes not read yet stay in the socket for the next instance. */
+START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
+        char buf[16];
+        uint64_t bytes;
+        int s[2];
+
+        make_pair(s);
+        int signal_fd = blocked_signalfd(SIGTERM);
+        ck_assert_int_eq(write(s[0], "early", 5), 5);
+        ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, true, &bytes), ECHO_STOPPED);
+
+        ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
+        ck_assert_mem_eq(buf, "early", 5);
+        ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), -1);  /* no FIN */
+        ck_assert_int_eq(errno, EAGAIN);
+        ck_assert_int_eq(write(s[0], "late", 4), 4);
+        ck_assert_int_eq(recv(s[1], buf, sizeof buf, MSG_DONTWAIT), 4);  /* for the next one */
         close(signal_fd);
         close(s[0]);
         close(s[1]);
@@ -311,6 +338,7 @@ int main(void) {
         tcase_add_test(tc, client_gone_ends_the_pump);
         tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
         tcase_add_test(tc, bytes_in_flight_at_sigterm_still_come_back);
+        tcase_add_test(tc, hand_over_leaves_the_connection_open_and_unread_bytes_queued);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
