@@ -266,28 +266,8 @@ static void release_stored(struct server *s, const struct child *child, int stat
         s->fd_store.n--;
 }
 
-static void note_child_exit(struct server *s, pid_t pid, int status) {
-        struct child child;
-        struct in6_addr source;
-        unsigned suppressed;
-
-        if (children_forget(&s->children, pid, &child) < 0)
-                return;         /* not one of ours */
-        if (s->sources.slots && source_key((struct sockaddr *) &child.peer, &source))
-                sources_remove(&s->sources, &source);
-        release_stored(s, &child, status);
-        s->status_changed = true;
-        if (child.reported)
-                log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
-                                      child.bytes, now_usec() - child.start_usec, child.result,
-                                      pid);
-        if (WIFSIGNALED(status) && !s->stopping &&
-            ratelimit_allow(&s->child_killed, now_usec(), &suppressed))
-                log_child_killed(pid, WTERMSIG(status), suppressed);
-}
-
-/* A child writes its report before it exits, so by the time its SIGCHLD is
- * read the report is in the pipe: read them all before reaping. */
+/* A child writes its report before it exits, so by the time it can be
+ * reaped its report is in the pipe. */
 static void read_reports(struct server *s) {
         struct echo_report report;
 
@@ -301,6 +281,31 @@ static void read_reports(struct server *s) {
                 child->result = report.result;
                 child->bytes = report.bytes;
         }
+}
+
+static void note_child_exit(struct server *s, pid_t pid, int status) {
+        struct child child;
+        struct in6_addr source;
+        unsigned suppressed;
+
+        const struct child *found = children_find(&s->children, pid);
+        if (!found)
+                return;         /* not one of ours */
+        /* Its report is in the pipe by now (unless it was killed): read it. */
+        if (!found->reported)
+                read_reports(s);
+        (void) children_forget(&s->children, pid, &child);
+        if (s->sources.slots && source_key((struct sockaddr *) &child.peer, &source))
+                sources_remove(&s->sources, &source);
+        release_stored(s, &child, status);
+        s->status_changed = true;
+        if (child.reported)
+                log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
+                                      child.bytes, now_usec() - child.start_usec, child.result,
+                                      pid);
+        if (WIFSIGNALED(status) && !s->stopping &&
+            ratelimit_allow(&s->child_killed, now_usec(), &suppressed))
+                log_child_killed(pid, WTERMSIG(status), suppressed);
 }
 
 /* Pending SIGCHLDs merge into one, so a single wake-up may stand for many
@@ -361,10 +366,8 @@ static int handle_signals(struct server *s) {
                 int signo = signals_read(s->signal_fd);
                 if (signo <= 0)
                         return signo;
-                if (signo == SIGCHLD) {
-                        read_reports(s);
+                if (signo == SIGCHLD)
                         reap_children(s);
-                }
                 else
                         begin_stop(s);
         }
