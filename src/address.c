@@ -45,58 +45,50 @@ static int parse_port_only(const char *text, struct address *ret) {
         return 0;
 }
 
-/* "[V6]:PORT": the brackets are required, as in systemd, so that the last
- * colon is never mistaken for part of the address. */
-static int parse_ipv6(const char *text, struct address *ret) {
-        const char *close = strchr(text, ']');
-        if (!close || close[1] != ':')
-                return -EINVAL;
-        char host[INET6_ADDRSTRLEN];
-        size_t n = (size_t) (close - text - 1);
-        if (n == 0 || n >= sizeof host)
-                return -EINVAL;
-        memcpy(host, text + 1, n);
-        host[n] = '\0';
-
+/* HOST (@host_len bytes at @host, in @family's notation) and ":PORT" at
+ * @port_text, into @ret. */
+static int parse_host_port(int family, const char *host, size_t host_len, const char *port_text,
+                           struct address *ret) {
+        char text[INET6_ADDRSTRLEN];
         struct address a;
-        memset(&a, 0, sizeof a);
-        if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) != 1)
-                return -EINVAL;
         uint16_t port;
-        int r = port_parse(close + 2, &port);
+
+        if (host_len == 0 || host_len >= sizeof text || port_text[0] != ':')
+                return -EINVAL;
+        memcpy(text, host, host_len);
+        text[host_len] = '\0';
+        memset(&a, 0, sizeof a);
+        void *addr = family == AF_INET6 ? (void *) &a.in6.sin6_addr : (void *) &a.in.sin_addr;
+        if (inet_pton(family, text, addr) != 1)
+                return -EINVAL;
+        int r = port_parse(port_text + 1, &port);
         if (r < 0)
                 return r;
-        a.in6.sin6_family = AF_INET6;
-        a.in6.sin6_port = htons(port);
-        a.len = sizeof a.in6;
+        if (family == AF_INET6) {
+                a.in6.sin6_family = AF_INET6;
+                a.in6.sin6_port = htons(port);
+                a.len = sizeof a.in6;
+        } else {
+                a.in.sin_family = AF_INET;
+                a.in.sin_port = htons(port);
+                a.len = sizeof a.in;
+        }
         *ret = a;
         return 0;
 }
 
+/* "[V6]:PORT": the brackets are required, as in systemd, so that the last
+ * colon is never mistaken for part of the address. */
+static int parse_ipv6(const char *text, struct address *ret) {
+        const char *close = strchr(text, ']');
+        if (!close)
+                return -EINVAL;
+        return parse_host_port(AF_INET6, text + 1, (size_t) (close - text - 1), close + 1, ret);
+}
+
 static int parse_ipv4(const char *text, struct address *ret) {
         const char *colon = strrchr(text, ':');
-        if (!colon)
-                return -EINVAL;
-        char host[INET_ADDRSTRLEN];
-        size_t n = (size_t) (colon - text);
-        if (n == 0 || n >= sizeof host)
-                return -EINVAL;
-        memcpy(host, text, n);
-        host[n] = '\0';
-
-        struct address a;
-        memset(&a, 0, sizeof a);
-        if (inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
-                return -EINVAL;
-        uint16_t port;
-        int r = port_parse(colon + 1, &port);
-        if (r < 0)
-                return r;
-        a.in.sin_family = AF_INET;
-        a.in.sin_port = htons(port);
-        a.len = sizeof a.in;
-        *ret = a;
-        return 0;
+        return parse_host_port(AF_INET, text, (size_t) (colon - text), colon, ret);
 }
 
 int address_parse(const char *text, struct address *ret) {
