@@ -18,7 +18,7 @@
 
 struct pump {
         int fd;
-        char buf[ECHO_BUFFER_SIZE];
+        char *buf;              /* ECHO_BUFFER_SIZE bytes */
         size_t start, end;      /* buf[start..end) was read and is still owed */
         bool reading;           /* false once the client sent FIN or we stopped reading */
         uint64_t bytes;
@@ -29,7 +29,7 @@ struct pump {
 };
 
 static int pump_read(struct pump *p) {
-        ssize_t n = read(p->fd, p->buf + p->end, sizeof p->buf - p->end);
+        ssize_t n = read(p->fd, p->buf + p->end, ECHO_BUFFER_SIZE - p->end);
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         /* A FIN ends the client's sending, not our reply: what was read is
@@ -86,7 +86,7 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         if (!p->reading && p->start == p->end)
                 return 0;       /* done: nothing more to read or owe */
 
-        bool has_space = p->end < sizeof p->buf;
+        bool has_space = p->end < ECHO_BUFFER_SIZE;
         short events = (short) ((p->reading && has_space ? POLLIN : 0) |
                                 (p->start < p->end ? POLLOUT : 0));
         struct pollfd fds[2] = {
@@ -126,11 +126,14 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
 }
 
 int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes) {
-        static struct pump p;   /* static: 64 KiB is too much for a small child's stack */
+        /* Static, not on the stack, and apart from the pump's state, so that
+         * a child touches (and its parent's memory map copies) only the pages
+         * its bytes pass through: most connections use one of the sixteen. */
+        static char buffer[ECHO_BUFFER_SIZE];
+        struct pump p = { .fd = fd, .buf = buffer, .reading = true,
+                          .last_progress_usec = now_usec(), .hand_over = hand_over };
         int r = 0;
 
-        p = (struct pump) { .fd = fd, .reading = true, .last_progress_usec = now_usec(),
-                            .hand_over = hand_over };
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 r = -errno;
