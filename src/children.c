@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "parent-only.h"
 #include "probe.h"
 
 static size_t slot_of(const struct children *c, pid_t pid) {
-        /* Knuth's multiplicative hash: consecutive PIDs spread over the table. */
-        return ((size_t) (unsigned) pid * 2654435761u) & (c->n_slots - 1);
+        /* The PID itself: the kernel hands out PIDs in sequence, so live
+         * children fill neighbouring slots, rarely collide, and touch few
+         * pages of the table. */
+        return (size_t) (unsigned) pid & (c->n_slots - 1);
 }
 
 static size_t next(const struct children *c, size_t i) {
@@ -19,7 +22,7 @@ static size_t next(const struct children *c, size_t i) {
 
 int children_init(struct children *c, size_t capacity) {
         size_t n_slots = probe_table_size(capacity);
-        c->slots = calloc(n_slots, sizeof *c->slots);
+        c->slots = parent_only_calloc(n_slots, sizeof *c->slots);
         if (!c->slots)
                 return -ENOMEM;
         c->n_slots = n_slots;
@@ -28,7 +31,7 @@ int children_init(struct children *c, size_t capacity) {
 }
 
 void children_free(struct children *c) {
-        free(c->slots);
+        parent_only_free(c->slots, c->n_slots, sizeof *c->slots);
         *c = (struct children) { .slots = NULL };
 }
 

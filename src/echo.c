@@ -135,8 +135,14 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t 
         int r = 0;
 
         int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
                 r = -errno;
+        /* A client usually sends right after it connects: try to read and
+         * echo before the first poll(). */
+        if (r >= 0)
+                r = pump_read(&p);
+        if (r >= 0)
+                r = pump_write(&p);
 
         while (r >= 0 && (p.reading || p.start < p.end))
                 r = pump_step(&p, signal_fd, idle_usec);

@@ -145,7 +145,11 @@ static void store_connection(struct server *s, struct connection *c) {
  * from here: close our copy at once. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
         store_connection(s, c);
-        pid_t pid = fork();
+        /* _Fork(), not fork(): a real fork, minus what fork() adds for
+         * threads and atfork handlers, which echod has neither of. fork()
+         * resets the stdio, loader and atfork locks in the child, writing
+         * pages that every child would then copy. */
+        pid_t pid = _Fork();
         if (pid == 0)
                 echo_child(c, &(struct echo_child_setup) {
                         .parent_sockets = &s->sockets,
@@ -222,7 +226,10 @@ static bool accept_error_is_transient(int error) {
 static bool accept_one(struct server *s, int listen_fd) {
         struct connection c = { .peer_len = sizeof c.peer };
 
-        c.fd = accept4(listen_fd, (struct sockaddr *) &c.peer, &c.peer_len, SOCK_CLOEXEC);
+        /* Non-blocking from birth: the child's pump needs it, and this saves
+         * it two fcntl() calls. */
+        c.fd = accept4(listen_fd, (struct sockaddr *) &c.peer, &c.peer_len,
+                       SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c.fd < 0) {
                 int error = errno;
                 unsigned suppressed;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parent-only.h"
 #include "probe.h"
 
 bool source_key(const struct sockaddr *sa, struct in6_addr *ret) {
@@ -36,7 +37,7 @@ static size_t next(const struct sources *s, size_t i) {
 
 int sources_init(struct sources *s, size_t capacity) {
         size_t n_slots = probe_table_size(capacity);
-        s->slots = calloc(n_slots, sizeof *s->slots);
+        s->slots = parent_only_calloc(n_slots, sizeof *s->slots);
         if (!s->slots)
                 return -ENOMEM;
         s->n_slots = n_slots;
@@ -45,7 +46,7 @@ int sources_init(struct sources *s, size_t capacity) {
 }
 
 void sources_free(struct sources *s) {
-        free(s->slots);
+        parent_only_free(s->slots, s->n_slots, sizeof *s->slots);
         *s = (struct sources) { .slots = NULL };
 }
 
