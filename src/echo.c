@@ -129,6 +129,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t 
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
          * its bytes pass through: most connections use one of the sixteen. */
+        /* cppcheck-suppress unassignedVariable ; read() fills it through p.buf */
         static char buffer[ECHO_BUFFER_SIZE];
         struct pump p = { .fd = fd, .buf = buffer, .reading = true,
                           .last_progress_usec = now_usec(), .hand_over = hand_over };
