@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -125,6 +127,36 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         return 0;
 }
 
+/* After a stop, the client may still be sending, and closing a socket with
+ * unread input makes the kernel reset the connection, throwing away what we
+ * echoed that it has not acknowledged yet. So, with our side shut down, read
+ * and drop its bytes until it has acknowledged all of ours (SIOCOUTQ says 0),
+ * it closes, or nothing moved for ECHO_LINGER_USEC. The bytes dropped were
+ * sent after the stop: they are the ones the FIN tells it we will not echo. */
+static void linger_until_acknowledged(struct pump *p) {
+        usec_t last_progress = now_usec();
+        int unacked_before = INT32_MAX;
+
+        for (;;) {
+                int unacked;
+                if (ioctl(p->fd, SIOCOUTQ, &unacked) < 0 || unacked == 0)
+                        return;
+                if (unacked < unacked_before) {
+                        unacked_before = unacked;
+                        last_progress = now_usec();
+                }
+                ssize_t n = read(p->fd, p->buf, ECHO_BUFFER_SIZE);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                        return;
+                if (n > 0)
+                        last_progress = now_usec();
+                else if (now_usec() - last_progress >= ECHO_LINGER_USEC)
+                        return;
+                else
+                        (void) poll(&(struct pollfd) { .fd = p->fd, .events = POLLIN }, 1, 10);
+        }
+}
+
 int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes) {
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
@@ -156,7 +188,10 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t 
                 return ECHO_STOPPED;
         if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
                 return -errno;
-        return p.stopped ? ECHO_STOPPED : 0;
+        if (!p.stopped)
+                return 0;       /* the client's FIN came: no input is left unread */
+        linger_until_acknowledged(&p);
+        return ECHO_STOPPED;
 }
 
 int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool hand_over,

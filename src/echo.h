@@ -10,6 +10,9 @@
 #define ECHO_BUFFER_SIZE (64 * 1024)
 /* How long a SIGTERM'd pump still reads bytes in flight; see echo.c. */
 #define ECHO_STOP_GRACE_USEC (200 * USEC_PER_MSEC)
+/* How long a stopped pump waits, with nothing moving, for the client to
+ * acknowledge the last of its echo before closing; see echo.c. */
+#define ECHO_LINGER_USEC (2 * USEC_PER_SEC)
 
 /* echo_pump()'s result when a SIGTERM or SIGINT ended it. */
 #define ECHO_STOPPED 1

@@ -278,8 +278,8 @@ void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsign
         len = p.len;
         struct log_fields f = { .peer = peer, .peer_len = len };
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_SOURCE_LIMIT, &f, 0,
-                 "%s already holds %u connections, the per-source limit: connection closed%s",
-                 address_format_host(peer, len, text), limit,
+                 "%s already holds %u connection%s, the per-source limit: connection closed%s",
+                 address_format_host(peer, len, text), limit, limit == 1 ? "" : "s",
                  suppressed_text(suppressed, more, sizeof more));
 }
 

@@ -25,3 +25,15 @@ static inline bool ratelimit_allow(struct ratelimit *rl, usec_t now, unsigned *r
         rl->last_usec = now;
         return true;
 }
+
+/* As ratelimit_allow(), for @n messages at once: at most the first goes out,
+ * and the other @n - 1 count as held back (reported with it if it does). */
+static inline bool ratelimit_allow_many(struct ratelimit *rl, usec_t now, unsigned n,
+                                        unsigned *ret_suppressed) {
+        if (!ratelimit_allow(rl, now, ret_suppressed)) {
+                rl->suppressed += n - 1;
+                return false;
+        }
+        *ret_suppressed += n - 1;
+        return true;
+}

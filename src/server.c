@@ -330,14 +330,18 @@ static void reap_children(struct server *s) {
 static void echo_datagrams(struct server *s, int fd) {
         struct udp_drop drop;
         unsigned suppressed;
-        uint64_t before = s->udp.echoed + s->udp.dropped;
+        uint64_t echoed = s->udp.echoed, dropped = s->udp.dropped;
 
         int r = udp_echo_ready(fd, DATAGRAM_BATCH, &s->udp, &drop);
         if (r < 0)
                 log_warning_errno(r, "datagram socket fd %d", fd);
-        if (s->udp.echoed + s->udp.dropped != before)
+        if (s->udp.echoed != echoed || s->udp.dropped != dropped)
                 s->status_changed = true;
-        if (drop.reason && ratelimit_allow(&s->datagram_dropped, now_usec(), &suppressed))
+        /* One example per batch; the rest of the batch counts as held back,
+         * so that the log accounts for every drop STATUS counts. */
+        unsigned n_dropped = (unsigned) (s->udp.dropped - dropped);
+        if (n_dropped > 0 &&
+            ratelimit_allow_many(&s->datagram_dropped, now_usec(), n_dropped, &suppressed))
                 log_datagram_dropped((struct sockaddr *) &drop.source, drop.source_len,
                                      drop.reason, suppressed);
 }

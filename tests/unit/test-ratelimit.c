@@ -20,10 +20,32 @@ START_TEST(first_message_goes_out_then_one_a_second) {
 }
 END_TEST
 
+/* A batch of 64 datagram drops is one message; the log must still account
+ * for all of them: lines plus the suppressed counts they report. */
+START_TEST(a_batch_counts_every_message_it_stands_for) {
+        struct ratelimit rl = { 0 };
+        unsigned suppressed, lines = 0, reported = 0;
+        usec_t t = 10 * USEC_PER_SEC;
+
+        for (int batch = 0; batch < 10; batch++) {
+                if (ratelimit_allow_many(&rl, t + (usec_t) batch * 300 * 1000, 64, &suppressed)) {
+                        lines++;
+                        reported += suppressed;
+                }
+        }
+        ck_assert(ratelimit_allow(&rl, t + 10 * USEC_PER_SEC, &suppressed));
+        lines++;
+        reported += suppressed;
+        ck_assert_uint_eq(lines + reported, 10 * 64 + 1);
+        ck_assert_uint_eq(lines, 4);    /* at 0, 1.2, 2.4 s, and the last one */
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("ratelimit");
         TCase *tc = tcase_create("ratelimit");
         tcase_add_test(tc, first_message_goes_out_then_one_a_second);
+        tcase_add_test(tc, a_batch_counts_every_message_it_stands_for);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
