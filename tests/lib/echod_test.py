@@ -136,8 +136,9 @@ def client_address(listen_text):
         return ('127.0.0.1', int(listen_text))
 
 
-def connect(address, timeout=None):
-        """A connected client socket (blocking, with a timeout) for a (host, port) or a path."""
+def connect(address, timeout=None, source=None):
+        """A connected client socket (blocking, with a timeout) for a (host, port) or a path;
+        from the local address @source if given (any 127.0.0.0/8 address works on loopback)."""
         timeout = bound(10) if timeout is None else timeout
         if isinstance(address, str):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,6 +147,8 @@ def connect(address, timeout=None):
                 s = socket.socket(family, socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:
+                if source is not None:
+                        s.bind((source, 0))
                 s.connect(address)
         except OSError:
                 s.close()
@@ -272,6 +275,18 @@ def _tcp_queues(local, remote):
         return None
 
 
+def accept_backlog(address):
+        """How many connections wait in the accept queue of the IPv4 listener at @address
+        (host, port): the rx_queue of a LISTEN socket in /proc/net/tcp."""
+        local = _proc_net_tcp_address(address)
+        with open('/proc/net/tcp') as f:
+                for line in f.readlines()[1:]:
+                        fields = line.split()
+                        if fields[1] == local and fields[3] == '0A':
+                                return int(fields[4].split(':')[1], 16)
+        fail(f'no listener at {address} in /proc/net/tcp')
+
+
 def unread_by_peer(sock):
         """How many bytes @sock (an IPv4 client) sent that the process on the other end has
         not read yet: still in flight from us, or waiting in its receive queue."""
@@ -286,6 +301,183 @@ def reset(sock):
         """Closes @sock with an RST instead of a FIN (SO_LINGER with a zero timeout)."""
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
         sock.close()
+
+
+# The TCP states of include/net/tcp_states.h, as TCP_INFO's first byte gives them.
+_TCP_STATES = {1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2',
+               6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN',
+               11: 'CLOSING'}
+
+
+def tcp_state(sock):
+        """The kernel's TCP state of @sock ('ESTABLISHED', 'CLOSE_WAIT', ...)."""
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+        return _TCP_STATES.get(info[0], str(info[0]))
+
+
+def peer_has_closed(sock):
+        """True once the peer sent its FIN or an RST, found without reading: for a client
+        whose receive queue is full of echoes it never read."""
+        return tcp_state(sock) in ('CLOSE_WAIT', 'LAST_ACK', 'CLOSE', 'CLOSING', 'TIME_WAIT')
+
+
+def refused_at_once(sock, timeout=None):
+        """What a connection closed without an echo looks like to its client: the first read
+        gives end of stream or a reset (True), not data and not a wait (a message)."""
+        sock.settimeout(bound(5) if timeout is None else timeout)
+        try:
+                data = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+                return True
+        except socket.timeout:
+                return 'the connection stayed open'
+        return True if data == b'' else f'{len(data)} bytes came back: {data[:40]!r}'
+
+
+def garbage(size):
+        """@size bytes, every byte value 0..255 first (NUL and 0xff too), then random ones."""
+        head = bytes(range(256))[:size]
+        return head + os.urandom(size - len(head))
+
+
+def flood(sock, limit, timeout, progress=None):
+        """Sends up to @limit bytes on @sock, never reading, for at most @timeout seconds;
+        returns (bytes sent, the error that ended it or None), and keeps progress['sent']
+        up to date if given. A server that stops reading makes the sends stall; one that
+        closes makes them fail."""
+        chunk = os.urandom(1 << 16)
+        deadline = time.monotonic() + timeout
+        progress = {} if progress is None else progress
+        progress['sent'] = 0
+        sock.setblocking(False)
+        try:
+                while progress['sent'] < limit:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                                return progress['sent'], None
+                        _, writable, _ = select.select([], [sock], [], min(left, 0.1))
+                        if not writable:
+                                continue
+                        try:
+                                progress['sent'] += sock.send(chunk[:limit - progress['sent']])
+                        except BlockingIOError:
+                                continue
+                        except OSError as e:
+                                return progress['sent'], e
+                return progress['sent'], None
+        finally:
+                sock.setblocking(True)
+
+
+def expect_still_serving(daemon, what='after the fault'):
+        """The daemon runs, and a new client gets every byte back."""
+        expect(daemon.running(), f'{what}: the daemon exited with status '
+                                 f'{daemon.process.poll()}')
+        with daemon.connect() as client:
+                expect_echo(client, garbage(4096), what=f'a new client {what}')
+
+
+class Bystanders:
+        """Well-behaved clients beside a fault: @n threads that each connect to @address again
+        and again, send @size random bytes, half-close, and expect every byte back then end of
+        stream. A context manager; check() fails with what any of them saw go wrong."""
+
+        def __init__(self, address, n=2, size=16384, timeout=None):
+                self.address = address
+                self.size = size
+                self.timeout = bound(30) if timeout is None else timeout
+                self.exchanges = 0
+                self.errors = []
+                self._lock = threading.Lock()
+                self._stop = threading.Event()
+                self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
+                                 for i in range(n)]
+
+        def __enter__(self):
+                for t in self._threads:
+                        t.start()
+                return self
+
+        def __exit__(self, *exc):
+                self.stop()
+                return False
+
+        def _client(self, i):
+                while not self._stop.is_set():
+                        payload = garbage(self.size)
+                        try:
+                                with connect(self.address, self.timeout) as sock:
+                                        received = round_trip(sock, payload, self.timeout)
+                                expect_same_stream(payload, received, f'bystander {i}')
+                        except (OSError, TestFailure) as e:
+                                with self._lock:
+                                        self.errors.append(f'bystander {i}: {e!r}')
+                                return
+                        with self._lock:
+                                self.exchanges += 1
+                        self._stop.wait(0.05)
+
+        def stop(self):
+                """Lets each finish the exchange it is in (within its time bound), then stops."""
+                self._stop.set()
+                for t in self._threads:
+                        t.join(self.timeout + 5)
+                        expect(not t.is_alive(), 'a bystander is stuck past its time bound')
+
+        def count(self):
+                with self._lock:
+                        return self.exchanges
+
+        def check(self, at_least=1):
+                with self._lock:
+                        errors, exchanges = list(self.errors), self.exchanges
+                expect(not errors, 'a well-behaved client was not served right: ' +
+                                   '; '.join(errors))
+                expect(exchanges >= at_least, f'expected the well-behaved clients to finish at '
+                                              f'least {at_least} exchanges, they did {exchanges}')
+
+
+# --- datagrams ---------------------------------------------------------------------------------
+
+def datagram_socket(host, port=0):
+        """A UDP socket bound to (@host, @port), port 0 for any."""
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind((host, port))
+        return s
+
+
+def privileged_datagram_socket(host):
+        """A UDP socket bound to a free port below 1024 on @host: the source port of a
+        spoofed datagram that would turn an echo port against another service. Needs root
+        (or CAP_NET_BIND_SERVICE)."""
+        for port in range(1000, 600, -1):
+                try:
+                        return datagram_socket(host, port)
+                except PermissionError:
+                        skip('binding a port below 1024 needs root')
+                except OSError:
+                        continue
+        fail('no free UDP port between 601 and 1000')
+
+
+def exchange_datagram(sock, payload, address, timeout=None):
+        """Sends @payload to @address and returns (reply, source), or (None, None) when no
+        datagram came back within @timeout."""
+        sock.sendto(payload, address)
+        sock.settimeout(bound(5) if timeout is None else timeout)
+        try:
+                return sock.recvfrom(1 << 17)
+        except socket.timeout:
+                return None, None
+
+
+def expect_datagram_echo(sock, payload, address, what='the datagram'):
+        reply, source = exchange_datagram(sock, payload, address)
+        expect(reply is not None, f'{what} ({len(payload)} bytes): no reply within {bound(5)} s')
+        expect(reply == payload, f'{what}: sent {len(payload)} bytes, got {len(reply)} back, '
+                                 f'{"different" if len(reply) == len(payload) else "cut"}')
+        expect(source[:2] == address[:2], f'{what}: answered from {source}, not {address}')
 
 
 # --- processes in /proc ------------------------------------------------------------------------
@@ -328,10 +520,44 @@ def live_children_of(pid):
                 (None, 'Z', 'X')]
 
 
+def wchan(pid):
+        """Where in the kernel @pid sleeps ('poll_schedule_timeout.constprop.0', ...), '0' when
+        it runs, '' when it is gone."""
+        try:
+                with open(f'/proc/{pid}/wchan') as f:
+                        return f.read().strip()
+        except (FileNotFoundError, ProcessLookupError):
+                return ''
+
+
+def waits_only_in_poll(pid):
+        """None while @pid is running or sleeps in poll(2), the only place echod's parent
+        may wait; otherwise what it is doing instead ('D in ...', 'S in sk_wait_data')."""
+        st, where = proc_stat(pid), wchan(pid)
+        if st is None:
+                return 'gone'
+        # wchan "0": it ran by the time wchan was read, after stat said it slept.
+        if st['state'] == 'R' or where == '0' or (st['state'] == 'S' and 'poll' in where):
+                return None
+        return f'{st["state"]} in {where}'
+
+
 def cpu_seconds(pid):
         """User plus system CPU time @pid has used, in seconds (0 once it is gone)."""
         st = proc_stat(pid)
         return (st['utime'] + st['stime']) / CLOCK_TICKS if st else 0.0
+
+
+def resident_kib(pid):
+        """VmRSS of @pid in KiB (0 once it is gone)."""
+        try:
+                with open(f'/proc/{pid}/status') as f:
+                        for line in f:
+                                if line.startswith('VmRSS:'):
+                                        return int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+                pass
+        return 0
 
 
 def open_fds(pid):
@@ -371,11 +597,72 @@ def restore_fds(pid, limits):
         resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
 
 
+def _soft_limit(soft, hard):
+        """@soft, but no higher than @hard (either may be RLIM_INFINITY)."""
+        if hard == resource.RLIM_INFINITY:
+                return soft
+        return hard if soft == resource.RLIM_INFINITY else min(soft, hard)
+
+
+def set_limit_as_owner(pid, which, soft, owner=None):
+        """Sets the soft limit @which (a resource.RLIMIT_*) of @pid, a process of the user
+        @owner (a pwd entry; None: ours), to @soft, keeping its hard limit; returns the old
+        soft limit. prlimit(2) on another user's process needs CAP_SYS_RESOURCE, which root
+        in a container may lack: a forked child takes the owner's identity and does it."""
+        if owner is None or owner.pw_uid == os.getuid():
+                old, hard = resource.prlimit(pid, which)
+                resource.prlimit(pid, which, (_soft_limit(soft, hard), hard))
+                return old
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:          # only system calls here: the parent has threads
+                try:
+                        os.close(reader)
+                        os.setgroups([])
+                        os.setgid(owner.pw_gid)
+                        os.setuid(owner.pw_uid)
+                        old, hard = resource.prlimit(pid, which)
+                        resource.prlimit(pid, which, (_soft_limit(soft, hard), hard))
+                        os.write(writer, str(old).encode())
+                        os._exit(0)
+                except BaseException:
+                        os._exit(1)
+        os.close(writer)
+        with os.fdopen(reader) as f:
+                answer = f.read()
+        _, status = os.waitpid(child, 0)
+        expect(status == 0 and answer, f'setting limit {which} of {pid} as {owner.pw_name} '
+                                       f'failed (wait status {status})')
+        return int(answer)
+
+
 def attempts_logged(lines):
         """How many failures rate-limited lines stand for: each line, plus the "(N similar
         messages suppressed)" it carries."""
         return sum(1 + int(m.group(1)) if (m := re.search(r'\((\d+) similar', line)) else 1
                    for line in lines)
+
+
+def cmdline(pid):
+        """The raw /proc/PID/cmdline of @pid, b'' when it is gone."""
+        try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                        return f.read()
+        except (FileNotFoundError, ProcessLookupError):
+                return b''
+
+
+def processes_running(wanted):
+        """PIDs of the live processes (not zombies) whose raw command line is @wanted: a forked
+        child keeps its parent's, so this finds a daemon's children even as orphans."""
+        found = []
+        for entry in os.listdir('/proc'):
+                if not entry.isdigit():
+                        continue
+                st = proc_stat(int(entry))
+                if cmdline(entry) == wanted and st and st['state'] not in ('Z', 'X'):
+                        found.append(int(entry))
+        return sorted(found)
 
 
 def snapshot(pids):
@@ -484,11 +771,12 @@ class Daemon:
         'seqpacket') instead of a stream socket if given. Standalone, the daemon is ready when
         READY=1 arrives; activated, when systemd-socket-activate listens (the daemon itself
         starts on the first connection). @watchdog_usec sets WATCHDOG_USEC, and WATCHDOG_PID
-        to the daemon's PID.
+        to the daemon's PID. @user (a pwd entry; standalone only, needs root) runs the daemon
+        as that user, without supplementary groups.
         """
 
         def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
-                     socket_type=None, notify=True, watchdog_usec=None):
+                     socket_type=None, notify=True, watchdog_usec=None, user=None):
                 self.args = list(args)
                 self.activate = activate
                 self.accept = accept
@@ -496,12 +784,14 @@ class Daemon:
                 self.socket_type = socket_type
                 self.use_notify = notify
                 self.watchdog_usec = watchdog_usec
+                self.user = user
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
                 self.notify = None
                 self.process = None
                 self.port = None
                 self.listen_text = None
                 self.returncode = None
+                self.cmdline = b''
                 self._seen_children = {}
 
         # -- starting --
@@ -567,6 +857,10 @@ class Daemon:
         def start(self):
                 if self.use_notify:
                         self.notify = NotifySocket(os.path.join(self.tmp, 'notify'))
+                if self.user:   # sd_notify() connects to the socket as that user
+                        os.chmod(self.tmp, 0o711)
+                        if self.notify:
+                                os.chmod(self.notify.path, 0o666)
                 needs_port = any('{port}' in a for a in self.args + [self.activate or ''])
                 for _ in range(5):
                         self.port = free_port() if needs_port else None
@@ -588,10 +882,14 @@ class Daemon:
                                         break
                 self.stderr_path = os.path.join(self.tmp, 'stderr')
                 self.stdout_path = os.path.join(self.tmp, 'stdout')
+                identity = {}
+                if self.user:
+                        identity = dict(user=self.user.pw_uid, group=self.user.pw_gid,
+                                        extra_groups=[])
                 with open(self.stderr_path, 'ab') as err, open(self.stdout_path, 'ab') as out:
                         self.process = subprocess.Popen(
                                 self._command(args), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, env=self._process_env())
+                                stderr=err, env=self._process_env(), **identity)
                 self.pid = self.process.pid
                 if self.activate is not None:
                         ready = lambda: 'Listening on' in self.stderr_text()
@@ -604,6 +902,7 @@ class Daemon:
                         return False
                 expect(ready(), f'the daemon did not become ready within {bound(10)} s: '
                                 f'{self.stderr_text().strip()!r}')
+                self.cmdline = cmdline(self.pid)
                 return True
 
         # -- looking at it --
@@ -613,10 +912,10 @@ class Daemon:
                 """Where clients connect."""
                 return client_address(self.listen_text)
 
-        def connect(self, address=None, timeout=None):
+        def connect(self, address=None, timeout=None, source=None):
                 address = address or self.address
                 try:
-                        return connect(address, timeout)
+                        return connect(address, timeout, source)
                 except ConnectionRefusedError:
                         fail(f'connecting to {address}: refused; daemon stderr: '
                              f'{self.stderr_text().strip()!r}')
@@ -627,6 +926,14 @@ class Daemon:
                                 return f.read()
                 except (AttributeError, FileNotFoundError):
                         return ''
+
+        def expect_status(self, status, start=0, timeout=None):
+                """Waits for STATUS=@status (from message @start on); returns its index."""
+                seen = self.notify.wait_for_status(status, bound(5) if timeout is None
+                                                   else timeout, start)
+                expect(seen is not None, f'expected STATUS={status!r}, saw '
+                                         f'{self.notify.statuses()[-5:]}')
+                return seen
 
         def log_lines(self, containing=''):
                 """The daemon's "echod: ..." stderr lines that contain @containing."""
@@ -649,6 +956,11 @@ class Daemon:
 
         def running(self):
                 return self.process.poll() is None
+
+        def survivors(self):
+                """Processes with the daemon's command line, other than the daemon itself:
+                its children, and once it has exited, any it left behind."""
+                return [pid for pid in processes_running(self.cmdline) if pid != self.pid]
 
         def cpu_seconds(self):
                 return cpu_seconds(self.pid)

@@ -5,9 +5,10 @@ Boots systemd with systemd-nspawn over an overlay of / (the host stays
 untouched), installs the .deb with dpkg -i inside, and checks from the host
 what a user would see: the socket enabled and listening, echoes right, the
 service's STATUS, the sandbox, journal fields and catalog, restarts without a
-refused client, 1024 children at once, stop, the opt-in UDP socket of
-echod(8), upgrade and purge. The container shares the host's network, so
-port 7 (TCP and UDP) must be free on the host.
+refused client, 1024 children at once, stop, the shipped opt-in
+echo-udp.socket (enabled as echod(8) says, its reflection guard), upgrade and
+purge. The container shares the host's network, so port 7 (TCP and UDP) must
+be free on the host.
 
 Usage: e2e.py SOURCE_DIR
 The package is $ECHOD_DEB, or built from SOURCE_DIR (dpkg-buildpackage, tests
@@ -40,6 +41,7 @@ MSG_CLOSED = "d867db7ba5064dbd997c244f76604a35"
 MSG_STOPPING = "3c542865ed1d4499bc7a6cb8bdbab9e5"
 MSG_CHILD_KILLED = "9ce42b2658d64d6daffccd679f5d3f67"
 MSG_LIMIT_REACHED = "eae113e6e4ba436fb53f1e734794dc7a"
+MSG_DATAGRAM_DROPPED = "4f52a7c421444f5997e6f3f1055cf9a7"
 LOOPBACK_V4 = ("127.0.0.1", "::ffff:127.0.0.1")
 EXPECTED_EXPOSURE = "0.2"
 
@@ -285,8 +287,12 @@ def check_installed(c):
           "echo.service is not started until a client connects")
     listen = c.show("echo.socket", "Listen")["Listen"]
     check(listen == "[::]:7 (Stream)", "echo.socket listens on [::]:7, IPv4 and IPv6", listen)
-    verify = c.run("systemd-analyze", "verify", "echo.socket", "echo.service",
-                   check_status=False)
+    check(c.state("is-enabled", "echo-udp.socket") == "disabled"
+          and c.state("is-active", "echo-udp.socket") == "inactive"
+          and PORT not in local_ports("udp"),
+          "echo-udp.socket is shipped but neither enabled nor started: UDP port 7 stays closed")
+    verify = c.run("systemd-analyze", "verify", "echo.socket", "echo-udp.socket",
+                   "echo.service", check_status=False)
     check(verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(),
           "systemd-analyze verify is clean on the installed units",
           verify.stdout + verify.stderr)
@@ -534,34 +540,74 @@ def check_stop_and_start(c):
     check(c.state("is-active", "echo.service") == "active", "echo.service active again")
 
 
+def privileged_udp_socket():
+    """A UDP socket on a free port below 1024 (we are root): the source port
+    of a spoofed datagram aimed at another service."""
+    for port in range(1000, 600, -1):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return s
+        except OSError:
+            s.close()
+    raise AssertionError("no free UDP port between 601 and 1000")
+
+
+def udp_exchange(sock, data, timeout=5):
+    """Sends @data to port 7; returns (reply, source), or (None, None) when
+    nothing came back within @timeout."""
+    sock.settimeout(timeout)
+    sock.sendto(data, ("127.0.0.1", PORT))
+    try:
+        return sock.recvfrom(65536)
+    except socket.timeout:
+        return None, None
+
+
 def check_udp_opt_in(c):
-    """The man page's opt-in UDP socket: the same sandboxed service echoes
-    datagrams through it (RestrictAddressFamilies=AF_UNIX filters only new
-    sockets), and the reflection guard counts what it refuses."""
-    c.run("sh", "-c", "printf '[Socket]\\nListenDatagram=7\\nService=echo.service\\n' "
-          ">/etc/systemd/system/echo-udp.socket")
-    c.systemctl("daemon-reload")
-    # As echod(8) says: systemd refuses to start a socket whose service is
-    # running, so stop the service; the datagram then starts it.
+    """The shipped, opt-in echo-udp.socket, enabled as echod(8) says: the
+    same sandboxed service echoes datagrams through it (RestrictAddressFamilies=
+    AF_UNIX filters only new sockets), and the reflection guard refuses a
+    source port below 1024. It stays enabled for the upgrade and purge checks."""
+    # systemd refuses to start a socket whose service is running, and a
+    # running service would not get the new socket: stop it first.
     c.systemctl("stop", "echo.service")
     c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
-    c.systemctl("start", "echo-udp.socket")
+    c.systemctl("enable", "--now", "echo-udp.socket")
+    check(c.state("is-enabled", "echo-udp.socket") == "enabled"
+          and c.state("is-active", "echo-udp.socket") == "active",
+          "systemctl enable --now echo-udp.socket: enabled and active")
+    listen = c.show("echo-udp.socket", "Listen")["Listen"]
+    check(listen == "[::]:7 (Datagram)", "echo-udp.socket listens on [::]:7, IPv4 and IPv6",
+          listen)
     data = os.urandom(1200)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(5)
-        s.sendto(data, ("127.0.0.1", PORT))
-        try:
-            reply, source = s.recvfrom(65536)
-        except OSError as e:
-            reply, source = repr(e).encode(), None
+        reply, source = udp_exchange(s, data)
+        source_port = s.getsockname()[1]
     check(reply == data and source == ("127.0.0.1", PORT),
-          "opt-in echo-udp.socket: a datagram starts echo.service and comes back whole, "
+          f"a datagram from port {source_port} starts echo.service and comes back whole, "
           "from port 7", repr(source))
-    text = wait_status(c, "0 active, 0 total connections, 1 datagrams echoed, 0 dropped")
-    check(text is True, "StatusText counts the datagram", f"got {text!r}")
-    c.systemctl("stop", "echo.service", "echo-udp.socket")
-    c.run("rm", "/etc/systemd/system/echo-udp.socket")
-    c.systemctl("daemon-reload")
+    data = os.urandom(4096)
+    check(echo_once(data)[0] == data, "the same service still echoes TCP")
+    text = wait_status(c, "0 active, 1 total connections, 1 datagrams echoed, 0 dropped")
+    check(text is True, "StatusText counts the connection and the datagram: one service has "
+          "both sockets", f"got {text!r}")
+
+    with privileged_udp_socket() as low:
+        low_port = low.getsockname()[1]
+        reply, _ = udp_exchange(low, b"reflect me", timeout=2)
+    check(reply is None, f"a datagram from source port {low_port} gets no reply", repr(reply))
+    text = wait_status(c, "0 active, 1 total connections, 1 datagrams echoed, 1 dropped")
+    check(text is True, "StatusText counts it as dropped", f"got {text!r}")
+
+    def dropped_logged():
+        return [e for e in journal_entries(c) if e.get("MESSAGE_ID") == MSG_DATAGRAM_DROPPED
+                and e.get("REMOTE_PORT") == str(low_port)]
+    entries = wait_for(dropped_logged, 5, 0.25)
+    check(entries and entries[0].get("REMOTE_ADDR") in LOOPBACK_V4
+          and entries[0].get("PRIORITY") == "5",
+          "the drop is in the journal (MESSAGE_ID, REMOTE_ADDR, REMOTE_PORT, PRIORITY=5)",
+          json.dumps(entries[:1]))
 
 
 def check_upgrade(c):
@@ -571,6 +617,19 @@ def check_upgrade(c):
           "reinstalling (upgrade path) keeps echo.socket enabled and active")
     data = os.urandom(4096)
     check(echo_once(data)[0] == data, "echoes after the upgrade")
+    check(c.state("is-enabled", "echo-udp.socket") == "enabled"
+          and c.state("is-active", "echo-udp.socket") == "active",
+          "the upgrade keeps the opt-in echo-udp.socket enabled and active",
+          c.systemctl("status", "echo-udp.socket", check_status=False).stdout)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        reply, _ = udp_exchange(s, data[:1000])
+    check(reply == data[:1000], "datagrams are echoed after the upgrade")
+    # The service may still hold a UDP socket that systemd closed: only a
+    # new instance shows whether systemd still passes it.
+    restart_service(c)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        reply, _ = udp_exchange(s, data[:1000])
+    check(reply == data[:1000], "and by a restarted echo.service after the upgrade")
     conf = c.run("cat", "/etc/default/echod").stdout
     check("--log-level=debug" in conf, "the upgrade keeps the edited /etc/default/echod")
 
@@ -582,12 +641,16 @@ def check_purge(c):
     check(not port_listening() and PORT not in local_ports("udp"),
           f"port {PORT} is closed after purge, TCP and UDP")
     for path in ("/lib/systemd/system/echo.socket", "/lib/systemd/system/echo.service",
+                 "/lib/systemd/system/echo-udp.socket",
                  "/etc/default/echod", "/etc/systemd/system/sockets.target.wants/echo.socket",
-                 "/var/lib/systemd/deb-systemd-helper-enabled/echo.socket.dsh-also"):
+                 "/etc/systemd/system/sockets.target.wants/echo-udp.socket",
+                 "/var/lib/systemd/deb-systemd-helper-enabled/echo.socket.dsh-also",
+                 "/var/lib/systemd/deb-systemd-helper-enabled/echo-udp.socket.dsh-also"):
         check(c.run("test", "!", "-e", path, check_status=False).returncode == 0,
               f"purge removed {path}")
-    load = c.show("echo.socket", "LoadState")["LoadState"]
-    check(load == "not-found", "systemd no longer knows echo.socket", load)
+    for unit in ("echo.socket", "echo-udp.socket"):
+        load = c.show(unit, "LoadState")["LoadState"]
+        check(load == "not-found", f"systemd no longer knows {unit}", load)
 
 
 def run_checks(c):

@@ -17,13 +17,14 @@ grep -qx 'ExecStart=/usr/sbin/echod $ECHOD_OPTS' "$src/systemd/echo.service" || 
         echo 'echo.service: ExecStart= is not "/usr/sbin/echod $ECHOD_OPTS"'
         exit 1
 }
-cp "$src/systemd/echo.socket" "$tmp/"
+cp "$src/systemd/echo.socket" "$src/systemd/echo-udp.socket" "$tmp/"
 sed "s|^ExecStart=/usr/sbin/echod |ExecStart=$echod |" "$src/systemd/echo.service" \
         >"$tmp/echo.service"
 
 # verify prints its findings and exits non-zero on errors; warnings only
 # print, so any output at all is a failure.
-out=$(systemd-analyze verify --man=no "$tmp/echo.socket" "$tmp/echo.service" 2>&1) || {
+out=$(systemd-analyze verify --man=no "$tmp/echo.socket" "$tmp/echo-udp.socket" \
+        "$tmp/echo.service" 2>&1) || {
         printf '%s\n' "$out"
         exit 1
 }
@@ -31,4 +32,4 @@ if [ -n "$out" ]; then
         printf '%s\n' "$out"
         exit 1
 fi
-echo "systemd-analyze verify: echo.socket, echo.service clean"
+echo "systemd-analyze verify: echo.socket, echo-udp.socket, echo.service clean"
