@@ -7,7 +7,7 @@
 #include "notify.h"
 #include "time-util.h"
 
-#define ECHO_BUFFER_SIZE (64 * 1024)
+#define ECHO_BUFFER_SIZE ((size_t) 64 * 1024)
 /* How long a SIGTERM'd pump still reads bytes in flight; see echo.c. */
 #define ECHO_STOP_GRACE_USEC (200 * USEC_PER_MSEC)
 /* How long a stopped pump waits, with nothing moving, for the client to
