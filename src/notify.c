@@ -1,6 +1,7 @@
 /* sd_notify() messages; see notify.h. */
 #include "notify.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,21 @@ void fd_store_name(char *buf, size_t size, int pid, uint64_t seq) {
 
 bool fd_store_name_is_connection(const char *name) {
         return name && strncmp(name, FD_STORE_NAME_PREFIX, strlen(FD_STORE_NAME_PREFIX)) == 0;
+}
+
+uint64_t fd_store_name_seq(const char *name, int pid) {
+        char prefix[FD_STORE_NAME_MAX];
+        char *end;
+
+        snprintf(prefix, sizeof prefix, FD_STORE_NAME_PREFIX "%d-", pid);
+        if (!name || strncmp(name, prefix, strlen(prefix)) != 0)
+                return 0;
+        const char *digits = name + strlen(prefix);
+        if (*digits < '0' || *digits > '9')
+                return 0;
+        errno = 0;
+        unsigned long long seq = strtoull(digits, &end, 10);
+        return errno == 0 && *end == '\0' ? (uint64_t) seq : 0;
 }
 
 int notify_fd_store(int fd, const char *name) {

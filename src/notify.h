@@ -51,9 +51,15 @@ usec_t notify_watchdog_period(void);
  * when there is no store (no NOTIFY_SOCKET, no $FDSTORE). */
 unsigned notify_fd_store_max(void);
 
-/* "echod-conn-PID-SEQ": unique across restarts, as PIDs of live echods are. */
+/* "echod-conn-PID-SEQ". Names outlive the echod that made them: a connection
+ * stays in the store, under its first name, through any number of restarts,
+ * and a later echod may get the same PID (PIDs wrap). So SEQ must start above
+ * every SEQ of that PID still in the store, which fd_store_name_seq() reads
+ * from the names passed at start: FDSTOREREMOVE=1 closes every fd of a name. */
 void fd_store_name(char *buf, size_t size, int pid, uint64_t seq);
 bool fd_store_name_is_connection(const char *name);
+/* SEQ of @name if it is "echod-conn-@pid-SEQ", else 0. Pure. */
+uint64_t fd_store_name_seq(const char *name, int pid);
 
 int notify_fd_store(int fd, const char *name);
 int notify_fd_store_remove(const char *name);

@@ -50,6 +50,11 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
         s->sockets = *sockets;
         *sockets = (struct socket_set) { .connection = -1 };
         s->fd_store.n = (unsigned) s->sockets.n_stored;
+        for (size_t i = 0; i < s->sockets.n_stored; i++) {
+                uint64_t seq = fd_store_name_seq(s->sockets.stored[i].name, (int) getpid());
+                if (seq > s->fd_store.seq)
+                        s->fd_store.seq = seq;
+        }
         if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
                 log_notice("--max-connections=%u is above the fd store's size (%u): connections "
                            "beyond %u will not survive a restart", o->max_connections,

@@ -29,6 +29,18 @@ START_TEST(longest_name_fits) {
 }
 END_TEST
 
+START_TEST(a_reused_pid_continues_after_the_stored_names) {
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-107-1", 107), 1);
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-107-42", 107), 42);
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-1071-5", 107), 0);   /* another PID */
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-10-5", 107), 0);
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-107-", 107), 0);
+        ck_assert_uint_eq(fd_store_name_seq("echod-conn-107-3x", 107), 0);
+        ck_assert_uint_eq(fd_store_name_seq("echo.socket", 107), 0);
+        ck_assert_uint_eq(fd_store_name_seq(NULL, 107), 0);
+}
+END_TEST
+
 START_TEST(the_store_exists_only_with_a_notify_socket_and_a_size) {
         unsetenv("NOTIFY_SOCKET");
         setenv("FDSTORE", "1024", 1);
@@ -48,6 +60,7 @@ int main(void) {
         TCase *tc = tcase_create("names");
         tcase_add_test(tc, store_names_are_unique_and_recognised);
         tcase_add_test(tc, longest_name_fits);
+        tcase_add_test(tc, a_reused_pid_continues_after_the_stored_names);
         tcase_add_test(tc, the_store_exists_only_with_a_notify_socket_and_a_size);
         suite_add_tcase(s, tc);
         return run_suite(s);
