@@ -64,10 +64,29 @@ bool log_enabled(enum log_level level) {
         return level <= log_max_level;
 }
 
+/* A client as logs show it: unmapped (see address_unmap_ipv4()) and in
+ * text, whole ("A.B.C.D:PORT") and host alone (REMOTE_ADDR=). */
+struct peer {
+        struct sockaddr_storage address;
+        socklen_t len;
+        unsigned port;          /* 0 for AF_UNIX */
+        char text[ADDRESS_TEXT_MAX];
+        char host[ADDRESS_TEXT_MAX];
+};
+
+static const struct peer *peer_describe(const struct sockaddr *sa, socklen_t len,
+                                        struct peer *ret) {
+        ret->len = address_unmap_ipv4(sa, len, &ret->address);
+        const struct sockaddr *unmapped = (const struct sockaddr *) &ret->address;
+        ret->port = address_port(unmapped);
+        address_format(unmapped, ret->len, ret->text);
+        address_format_host(unmapped, ret->len, ret->host);
+        return ret;
+}
+
 /* The structured fields an event may carry; unset ones are left out. */
 struct log_fields {
-        const struct sockaddr *peer;
-        socklen_t peer_len;
+        const struct peer *peer;
         pid_t child_pid;        /* 0: none */
         bool has_bytes;
         uint64_t bytes;
@@ -100,10 +119,9 @@ static void send_to_journal(enum log_level level, const char *message_id,
         if (message_id)
                 ADD(id, "MESSAGE_ID=%s", message_id);
         if (f && f->peer) {
-                char text[ADDRESS_TEXT_MAX];
-                ADD(addr, "REMOTE_ADDR=%s", address_format_host(f->peer, f->peer_len, text));
-                if (f->peer->sa_family != AF_UNIX)
-                        ADD(port, "REMOTE_PORT=%u", address_port(f->peer));
+                ADD(addr, "REMOTE_ADDR=%s", f->peer->host);
+                if (f->peer->address.ss_family != AF_UNIX)
+                        ADD(port, "REMOTE_PORT=%u", f->peer->port);
         }
         if (f && f->child_pid > 0)
                 ADD(pid, "CHILD_PID=%d", (int) f->child_pid);
@@ -183,18 +201,6 @@ DEFINE_LOG_LEVEL(log_notice, LOG_LEVEL_NOTICE)
 DEFINE_LOG_LEVEL(log_info, LOG_LEVEL_INFO)
 DEFINE_LOG_LEVEL(log_debug, LOG_LEVEL_DEBUG)
 
-/* The peer as logs show it: see address_unmap_ipv4(). */
-struct peer {
-        struct sockaddr_storage storage;
-        socklen_t len;
-};
-
-static const struct sockaddr *peer_unmapped(const struct sockaddr *sa, socklen_t len,
-                                            struct peer *ret) {
-        ret->len = address_unmap_ipv4(sa, len, &ret->storage);
-        return (const struct sockaddr *) &ret->storage;
-}
-
 /* ", 12 similar messages suppressed" after a rate-limited one, or nothing. */
 static const char *suppressed_text(unsigned suppressed, char *buf, size_t size) {
         if (suppressed == 0)
@@ -214,31 +220,23 @@ void log_listening(int fd, const char *name, const struct sockaddr *local, sockl
 void log_connection_opened(const struct sockaddr *peer, socklen_t len, pid_t child_pid) {
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;         /* the hot path: skip the formatting */
-        char text[ADDRESS_TEXT_MAX];
         struct peer p;
-        peer = peer_unmapped(peer, len, &p);
-        len = p.len;
-        struct log_fields f = { .peer = peer, .peer_len = len, .child_pid = child_pid };
+        struct log_fields f = { .peer = peer_describe(peer, len, &p), .child_pid = child_pid };
         log_full(LOG_LEVEL_DEBUG, MESSAGE_ID_CONNECTION_OPENED, &f, 0,
-                 "connection from %s, child %d", address_format(peer, len, text),
-                 (int) child_pid);
+                 "connection from %s, child %d", p.text, (int) child_pid);
 }
 
 void log_connection_closed(const struct sockaddr *peer, socklen_t len, uint64_t bytes,
                            uint64_t duration_usec, int r, pid_t child_pid) {
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;
-        char text[ADDRESS_TEXT_MAX];
         struct peer p;
-        peer = peer_unmapped(peer, len, &p);
-        len = p.len;
-        struct log_fields f = { .peer = peer, .peer_len = len, .child_pid = child_pid,
+        struct log_fields f = { .peer = peer_describe(peer, len, &p), .child_pid = child_pid,
                                 .has_bytes = true, .bytes = bytes,
                                 .duration_usec = duration_usec };
         log_full(LOG_LEVEL_DEBUG, MESSAGE_ID_CONNECTION_CLOSED, &f, r,
-                 "connection from %s closed%s after %" PRIu64 " bytes, %" PRIu64 " ms",
-                 address_format(peer, len, text), r == -ETIMEDOUT ? " (idle timeout)" : "",
-                 bytes, duration_usec / 1000);
+                 "connection from %s closed%s after %" PRIu64 " bytes, %" PRIu64 " ms", p.text,
+                 r == -ETIMEDOUT ? " (idle timeout)" : "", bytes, duration_usec / 1000);
 }
 
 void log_child_killed(pid_t child_pid, int signo, unsigned suppressed) {
@@ -272,26 +270,22 @@ void log_limit_reached(unsigned max_connections, unsigned suppressed) {
 
 void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsigned limit,
                               unsigned suppressed) {
-        char text[ADDRESS_TEXT_MAX], more[64];
+        char more[64];
         struct peer p;
-        peer = peer_unmapped(peer, len, &p);
-        len = p.len;
-        struct log_fields f = { .peer = peer, .peer_len = len };
+        struct log_fields f = { .peer = peer_describe(peer, len, &p) };
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_SOURCE_LIMIT, &f, 0,
                  "%s already holds %u connection%s, the per-source limit: connection closed%s",
-                 address_format_host(peer, len, text), limit, limit == 1 ? "" : "s",
+                 p.host, limit, limit == 1 ? "" : "s",
                  suppressed_text(suppressed, more, sizeof more));
 }
 
 void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const char *reason,
                           unsigned suppressed) {
-        char text[ADDRESS_TEXT_MAX], more[64];
+        char more[64];
         struct peer p;
-        source = peer_unmapped(source, len, &p);
-        len = p.len;
-        struct log_fields f = { .peer = source, .peer_len = len };
+        struct log_fields f = { .peer = peer_describe(source, len, &p) };
         log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_DATAGRAM_DROPPED, &f, 0,
-                 "datagram from %s dropped: %s%s", address_format(source, len, text), reason,
+                 "datagram from %s dropped: %s%s", p.text, reason,
                  suppressed_text(suppressed, more, sizeof more));
 }
 
