@@ -643,6 +643,28 @@ def attempts_logged(lines):
                    for line in lines)
 
 
+# The back-off starts at 100 ms, so a failing accept or fork is tried at most ten times a
+# second, however busy the machine; and a daemon that backs off needs little CPU meanwhile.
+MAX_CPU_DURING_FAULT = 1.0
+
+
+def expect_backed_off(failures, cpu_used, seconds, what):
+        """@failures: the log lines of an accept or fork that kept failing for @seconds;
+        @cpu_used: the daemon's CPU time meanwhile. It must have stayed nearly idle, tried no
+        more often than its back-off allows (a spinning daemon starved of CPU by a busy
+        machine still retries far more often), and said so about once a second."""
+        expect(cpu_used < MAX_CPU_DURING_FAULT,
+               f'expected under {MAX_CPU_DURING_FAULT} s of CPU in {seconds} s of {what} '
+               f'failures, the daemon used {cpu_used:.2f} s')
+        max_attempts = 10 * seconds + 1
+        expect(attempts_logged(failures) <= max_attempts,
+               f'expected at most {max_attempts} {what} tries in {seconds} s, the log counts '
+               f'{attempts_logged(failures)}: {failures}')
+        expect(len(failures) <= seconds + 2,
+               f'expected the {what} failure logged about once a second, got {len(failures)} '
+               f'lines: {failures}')
+
+
 def cmdline(pid):
         """The raw /proc/PID/cmdline of @pid, b'' when it is gone."""
         try:
