@@ -25,10 +25,14 @@ struct pump {
         bool reading;           /* false once the client sent FIN or we stopped reading */
         uint64_t bytes;
         usec_t last_progress_usec;
-        usec_t stop_reading_usec;       /* after a SIGTERM: when to stop reading; 0: never */
+        /* Set by a SIGTERM or SIGINT: when to stop reading. 0: none came. */
+        usec_t stop_reading_usec;
         bool hand_over;
-        bool stopped;                   /* a SIGTERM or SIGINT came */
 };
+
+static bool pump_stopped(const struct pump *p) {
+        return p->stop_reading_usec != 0;
+}
 
 static int pump_read(struct pump *p) {
         ssize_t n = read(p->fd, p->buf + p->end, ECHO_BUFFER_SIZE - p->end);
@@ -64,12 +68,10 @@ static int pump_write(struct pump *p) {
  * about to, and must get them back; so reading goes on for
  * ECHO_STOP_GRACE_USEC, then stops. */
 static void pump_handle_signal(struct pump *p, int signal_fd) {
-        while (signals_read(signal_fd) > 0) {
-                if (p->stopped)
-                        continue;
-                p->stopped = true;
-                p->stop_reading_usec = now_usec() + (p->hand_over ? 0 : ECHO_STOP_GRACE_USEC);
-        }
+        while (signals_read(signal_fd) > 0)
+                if (!pump_stopped(p))
+                        p->stop_reading_usec = now_usec() +
+                                               (p->hand_over ? 0 : ECHO_STOP_GRACE_USEC);
 }
 
 /* The next deadline: the idle timeout, or the end of the stop grace. */
@@ -184,11 +186,11 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t 
         if (r < 0)
                 return r;
         /* Handed over, the connection goes on in the next instance: no FIN. */
-        if (p.stopped && p.hand_over)
+        if (pump_stopped(&p) && p.hand_over)
                 return ECHO_STOPPED;
         if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
                 return -errno;
-        if (!p.stopped)
+        if (!pump_stopped(&p))
                 return 0;       /* the client's FIN came: no input is left unread */
         linger_until_acknowledged(&p);
         return ECHO_STOPPED;
