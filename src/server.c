@@ -112,6 +112,13 @@ static void send_status(struct server *s, usec_t now) {
         s->status_sent_usec = now;
 }
 
+/* The key under which --max-connections-per-source counts @peer: false when
+ * there is no such limit, or no address to count (AF_UNIX). */
+static bool limited_source(const struct server *s, const struct sockaddr_storage *peer,
+                           struct in6_addr *ret) {
+        return s->sources.slots && source_key((const struct sockaddr *) peer, ret);
+}
+
 static void remember_child(struct server *s, pid_t pid, const struct connection *c) {
         struct child child = { .pid = pid, .peer = c->peer, .peer_len = c->peer_len,
                                .start_usec = now_usec() };
@@ -120,7 +127,7 @@ static void remember_child(struct server *s, pid_t pid, const struct connection 
         memcpy(child.fd_store_name, c->fd_store_name, sizeof child.fd_store_name);
         /* Neither can fail: both are sized for the cap, which we never pass. */
         (void) children_add(&s->children, &child);
-        if (s->sources.slots && source_key((const struct sockaddr *) &c->peer, &source))
+        if (limited_source(s, &c->peer, &source))
                 (void) sources_add(&s->sources, &source);
 }
 
@@ -202,8 +209,7 @@ static bool source_over_limit(struct server *s, const struct connection *c) {
         struct in6_addr source;
         unsigned suppressed;
 
-        if (limit == 0 || !source_key((const struct sockaddr *) &c->peer, &source) ||
-            sources_count(&s->sources, &source) < limit)
+        if (!limited_source(s, &c->peer, &source) || sources_count(&s->sources, &source) < limit)
                 return false;
         s->n_refused++;
         s->status_changed = true;
@@ -307,7 +313,7 @@ static void note_child_exit(struct server *s, pid_t pid, int status) {
         if (!found->reported)
                 read_reports(s);
         (void) children_forget(&s->children, pid, &child);
-        if (s->sources.slots && source_key((struct sockaddr *) &child.peer, &source))
+        if (limited_source(s, &child.peer, &source))
                 sources_remove(&s->sources, &source);
         release_stored(s, &child, status);
         s->status_changed = true;
@@ -360,8 +366,8 @@ static void signal_children(struct server *s, int signo) {
 }
 
 /* SIGTERM: close the listeners and datagram sockets (systemd keeps its
- * copies, so clients queue for the next instance), ask every child to finish what it has read, and
- * give them shutdown_timeout seconds. */
+ * copies, so clients queue for the next instance), ask every child to finish
+ * what it has read, and give them shutdown_timeout seconds. */
 static void begin_stop(struct server *s) {
         char text[STATUS_TEXT_MAX];
 
