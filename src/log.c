@@ -199,7 +199,6 @@ int log_warning_errno(int r, const char *fmt, ...) {
 
 DEFINE_LOG_LEVEL(log_notice, LOG_LEVEL_NOTICE)
 DEFINE_LOG_LEVEL(log_info, LOG_LEVEL_INFO)
-DEFINE_LOG_LEVEL(log_debug, LOG_LEVEL_DEBUG)
 
 /* ", 12 similar messages suppressed" after a rate-limited one, or nothing. */
 static const char *suppressed_text(unsigned suppressed, char *buf, size_t size) {

@@ -27,7 +27,6 @@ int log_error_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2
 int log_warning_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Events, each with its MESSAGE_ID. */
 void log_listening(int fd, const char *name, const struct sockaddr *local, socklen_t len,
