@@ -80,6 +80,17 @@ int children_forget(struct children *c, pid_t pid, struct child *ret) {
         return 0;
 }
 
+size_t children_young(const struct children *c, usec_t born_before, size_t *cursor,
+                      struct child **ret, size_t max) {
+        size_t n = 0;
+        for (; *cursor < c->n_slots && n < max; (*cursor)++) {
+                struct child *child = &c->slots[*cursor];
+                if (child->pid != 0 && child->young_fd >= 0 && child->start_usec <= born_before)
+                        ret[n++] = child;
+        }
+        return n;
+}
+
 void children_foreach(const struct children *c, void (*fn)(pid_t pid, void *userdata),
                       void *userdata) {
         for (size_t i = 0; i < c->n_slots; i++)

@@ -22,7 +22,10 @@ struct child {
         bool reported;
         int result;
         uint64_t bytes;
-        char fd_store_name[FD_STORE_NAME_MAX];  /* "": its connection is not in the store */
+        /* The parent's copy of the connection while it is young, that is,
+         * not in the fd store yet: -1 once stored, or with no store. */
+        int young_fd;
+        char fd_store_name[FD_STORE_NAME_MAX];  /* its batch's; "": not in the store */
 };
 
 struct children {
@@ -41,6 +44,13 @@ int children_add(struct children *c, const struct child *child);
 struct child *children_find(const struct children *c, pid_t pid);
 /* Removes @pid, copying its record to @ret (may be NULL). Returns 0 or -ENOENT. */
 int children_forget(struct children *c, pid_t pid, struct child *ret);
+
+/* The children whose connection is young (young_fd >= 0) and started at or
+ * before @born_before, at most @max of them, into @ret; the scan goes on
+ * from *@cursor (0 to begin) and leaves it where it stopped. Returns how
+ * many were found: fewer than @max means the scan is complete. Pure. */
+size_t children_young(const struct children *c, usec_t born_before, size_t *cursor,
+                      struct child **ret, size_t max);
 
 /* Calls @fn for every child; the map must not change meanwhile. */
 void children_foreach(const struct children *c, void (*fn)(pid_t pid, void *userdata),

@@ -7,16 +7,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fd-util.h"
 #include "signals.h"
-#include "sockets.h"
 
 struct pump {
         int fd;
@@ -27,7 +28,7 @@ struct pump {
         usec_t last_progress_usec;
         /* Set by a SIGTERM or SIGINT: when to stop reading. 0: none came. */
         usec_t stop_reading_usec;
-        bool hand_over;
+        bool stored;            /* in systemd's fd store: hand over when stopped */
 };
 
 static bool pump_stopped(const struct pump *p) {
@@ -66,12 +67,19 @@ static int pump_write(struct pump *p) {
  * instance: stop now. Otherwise "taken" includes what is in flight: a
  * client that connected just before a restart has sent its bytes, or is
  * about to, and must get them back; so reading goes on for
- * ECHO_STOP_GRACE_USEC, then stops. */
+ * ECHO_STOP_GRACE_USEC, then stops. The parent sends SIGNAL_STORED before
+ * its SIGTERM, but the two may be read in either order. */
 static void pump_handle_signal(struct pump *p, int signal_fd) {
-        while (signals_read(signal_fd) > 0)
-                if (!pump_stopped(p))
-                        p->stop_reading_usec = now_usec() +
-                                               (p->hand_over ? 0 : ECHO_STOP_GRACE_USEC);
+        int signo;
+
+        while ((signo = signals_read(signal_fd)) > 0) {
+                if (signo == SIGNAL_STORED)
+                        p->stored = true;
+                else if (!pump_stopped(p))
+                        p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
+        }
+        if (pump_stopped(p) && p->stored)
+                p->stop_reading_usec = now_usec();
 }
 
 /* The next deadline: the idle timeout, or the end of the stop grace. */
@@ -159,14 +167,14 @@ static void linger_until_acknowledged(struct pump *p) {
         }
 }
 
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes) {
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *ret_bytes) {
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
          * its bytes pass through: most connections use one of the sixteen. */
         /* cppcheck-suppress unassignedVariable ; read() fills it through p.buf */
         static char buffer[ECHO_BUFFER_SIZE];
         struct pump p = { .fd = fd, .buf = buffer, .reading = true,
-                          .last_progress_usec = now_usec(), .hand_over = hand_over };
+                          .last_progress_usec = now_usec(), .stored = stored };
         int r = 0;
 
         int flags = fcntl(fd, F_GETFL);
@@ -183,22 +191,26 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t 
                 r = pump_step(&p, signal_fd, idle_usec);
 
         *ret_bytes = p.bytes;
-        if (r < 0)
-                return r;
         /* Handed over, the connection goes on in the next instance: no FIN. */
-        if (pump_stopped(&p) && p.hand_over)
-                return ECHO_STOPPED;
+        if (r >= 0 && pump_stopped(&p) && p.stored)
+                return ECHO_HANDED_OVER;
+        /* The client's FIN came and got its echo (or the connection failed,
+         * or idled out): end it both ways, so that it ends for the client
+         * and leaves the fd store now, whoever else holds a copy. */
+        if (r < 0 || !pump_stopped(&p)) {
+                if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN && r >= 0)
+                        return -errno;
+                return r;
+        }
         if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
                 return -errno;
-        if (!pump_stopped(&p))
-                return 0;       /* the client's FIN came: no input is left unread */
         linger_until_acknowledged(&p);
         return ECHO_STOPPED;
 }
 
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool hand_over,
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool stored,
                     uint64_t *ret_bytes) {
-        int r = echo_pump(c->fd, signal_fd, idle_usec, hand_over, ret_bytes);
+        int r = echo_pump(c->fd, signal_fd, idle_usec, stored, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
@@ -211,20 +223,58 @@ static void report_to_parent(int report_fd, int result, uint64_t bytes) {
         (void) n;
 }
 
+/* Closes every fd from 3 up but those in @keep (ascending; -1 entries are
+ * skipped). The parent's fds are the listeners, its signalfd's neighbours
+ * and the young connections it still holds: a copy kept here would hold
+ * another client's connection open after its own child ended. */
+static void close_inherited_fds(const int *keep, size_t n_keep) {
+        unsigned first = 3;
+
+        for (size_t i = 0; i < n_keep; i++) {
+                if (keep[i] < (int) first)
+                        continue;
+                if ((unsigned) keep[i] > first)
+                        (void) close_range(first, (unsigned) keep[i] - 1, 0);
+                first = (unsigned) keep[i] + 1;
+        }
+        (void) close_range(first, ~0U, 0);
+}
+
+static void sort_fds(int *fds, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+                        int t = fds[j];
+                        fds[j] = fds[j - 1];
+                        fds[j - 1] = t;
+                }
+}
+
+/* With an fd store, a child whose parent dies (a crash, or the watchdog's
+ * SIGKILL) must hand its connection over as on a stop, before systemd kills
+ * what is left of the service: the kernel sends it SIGTERM when the parent
+ * dies. A parent that died before we asked is no longer our parent. */
+static void stop_with_parent(pid_t parent_pid) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent_pid)
+                (void) raise(SIGTERM);
+}
+
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup) {
+        int keep[] = { c->fd, setup->signal_fd, setup->report_fd };
         uint64_t bytes;
 
-        /* The sockets stay open in the parent: closing our copies changes
-         * nothing for it, and keeps a long connection from pinning a port
-         * the parent may have closed since. */
-        sockets_close(setup->parent_sockets);
-        safe_close(setup->report_read_fd);
+        sort_fds(keep, sizeof keep / sizeof keep[0]);
+        close_inherited_fds(keep, sizeof keep / sizeof keep[0]);
+        if (setup->fd_store)
+                stop_with_parent(setup->parent_pid);
         /* Only the main process speaks to systemd (NotifyAccess=main). */
         (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
-        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->hand_over, &bytes);
+        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->stored, &bytes);
         if (setup->report_fd >= 0)
                 report_to_parent(setup->report_fd, r, bytes);
-        _exit(r < 0 ? CHILD_EXIT_FAILED : r == ECHO_STOPPED ? CHILD_EXIT_STOPPED : CHILD_EXIT_DONE);
+        _exit(r < 0                   ? CHILD_EXIT_FAILED
+              : r == ECHO_HANDED_OVER ? CHILD_EXIT_HANDED_OVER
+                                      : CHILD_EXIT_DONE);
 }

@@ -14,21 +14,27 @@
  * acknowledge the last of its echo before closing; see echo.c. */
 #define ECHO_LINGER_USEC (2 * USEC_PER_SEC)
 
-/* echo_pump()'s result when a SIGTERM or SIGINT ended it. */
+/* echo_pump()'s results when a SIGTERM or SIGINT ended it: the connection
+ * was closed, or left open for the next instance (handed over). */
 #define ECHO_STOPPED 1
+#define ECHO_HANDED_OVER 2
 
 /* Echoes everything read from @fd back to it, and returns once:
  * - the client closed its sending half and got every byte back: 0;
  * - a SIGTERM or SIGINT arrived on @signal_fd (-1: none) and what was read
- *   has been written back: ECHO_STOPPED. With @hand_over (the connection is
- *   in systemd's fd store, and the next instance goes on with it) reading
- *   stops at once and the connection is left open; otherwise reading goes
- *   on for ECHO_STOP_GRACE_USEC, for bytes in flight, and the connection is
- *   shut down;
+ *   has been written back. If the connection is in systemd's fd store
+ *   (@stored, or a SIGNAL_STORED came on @signal_fd), the next instance
+ *   goes on with it: reading stops at once and the connection is left
+ *   open, ECHO_HANDED_OVER. Otherwise reading goes on for
+ *   ECHO_STOP_GRACE_USEC, for bytes in flight, and the connection is shut
+ *   down, ECHO_STOPPED;
  * - nothing moved for @idle_usec (0: never): -ETIMEDOUT;
  * - the connection failed: -errno, e.g. -ECONNRESET or -EPIPE.
- * @fd is made non-blocking. The bytes echoed go to @ret_bytes in every case. */
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool hand_over, uint64_t *ret_bytes);
+ * Unless handed over, the connection is shut down both ways at the end,
+ * since others (the parent, PID 1) may hold copies of it and the client
+ * must see the end now. @fd is made non-blocking. The bytes echoed go to
+ * @ret_bytes in every case. */
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
@@ -44,15 +50,15 @@ struct connection {
 
 /* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
  * returned, and the bytes echoed in @ret_bytes. */
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool hand_over,
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool stored,
                     uint64_t *ret_bytes);
 
-/* A child's exit status: the parent keeps a stopped child's connection in
- * the fd store for the next instance, and removes any other. */
+/* A child's exit status: a handed-over connection stays in the fd store for
+ * the next instance; any other has left it. */
 enum {
         CHILD_EXIT_DONE = 0,
         CHILD_EXIT_FAILED = 1,
-        CHILD_EXIT_STOPPED = 3,
+        CHILD_EXIT_HANDED_OVER = 3,
 };
 
 /* What a child tells the parent as it ends, through the report pipe, so that
@@ -66,19 +72,18 @@ struct echo_report {
         uint64_t bytes;
 };
 
-struct socket_set;
-
-/* What a new child inherits from the parent, and what it does with it. */
+/* What a new child keeps of what it inherits from the parent, and what it
+ * does with it. */
 struct echo_child_setup {
-        struct socket_set *parent_sockets;      /* the parent's: closed first */
-        int report_read_fd;                     /* the parent's end: closed; -1: none */
         int report_fd;                          /* where the echo_report goes; -1: none */
         int signal_fd;                          /* kept: SIGTERM arrives here */
         usec_t idle_usec;
-        bool hand_over;                         /* the connection is in the fd store */
+        pid_t parent_pid;
+        bool fd_store;                          /* the service has an fd store */
+        bool stored;                            /* the connection is in it already */
 };
 
-/* The life of a child forked for @c, start to end: drop what belongs to the
- * parent (its sockets, its NOTIFY_SOCKET, its signal mask), echo, report,
- * _exit(). */
+/* The life of a child forked for @c, start to end: close every inherited fd
+ * it does not need, stop with its parent (with an fd store), drop the
+ * parent's NOTIFY_SOCKET and signal mask, echo, report, _exit(). */
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup);

@@ -80,12 +80,8 @@ uint64_t fd_store_name_seq(const char *name, int pid) {
         return errno == 0 && *end == '\0' ? (uint64_t) seq : 0;
 }
 
-int notify_fd_store(int fd, const char *name) {
+int notify_fd_store(const int *fds, size_t n_fds, const char *name) {
         char message[sizeof "FDSTORE=1\nFDNAME=" + FD_STORE_NAME_MAX];
         snprintf(message, sizeof message, "FDSTORE=1\nFDNAME=%s", name);
-        return sd_pid_notify_with_fds(0, 0, message, &fd, 1);
-}
-
-int notify_fd_store_remove(const char *name) {
-        return sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        return sd_pid_notify_with_fds(0, 0, message, fds, (unsigned) n_fds);
 }

@@ -33,9 +33,10 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 .report_fds = { -1, -1 },
                 .pending = { .fd = -1 },
                 .status_changed = true,
+                .pid = getpid(),
                 .watchdog_period_usec = notify_watchdog_period(),
-                .fd_store.max = notify_fd_store_max(),
         };
+        fd_store_init(&s->fd_store, notify_fd_store_max(), s->pid);
         /* Connections resumed from the fd store come on top of the cap. */
         int r = children_init(&s->children, o->max_connections + sockets->n_stored);
         if (r < 0)
@@ -49,12 +50,8 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 return -errno;
         s->sockets = *sockets;
         *sockets = (struct socket_set) { .connection = -1 };
-        s->fd_store.n = (unsigned) s->sockets.n_stored;
-        for (size_t i = 0; i < s->sockets.n_stored; i++) {
-                uint64_t seq = fd_store_name_seq(s->sockets.stored[i].name, (int) getpid());
-                if (seq > s->fd_store.seq)
-                        s->fd_store.seq = seq;
-        }
+        for (size_t i = 0; i < s->sockets.n_stored; i++)
+                fd_store_resumed(&s->fd_store, s->sockets.stored[i].name);
         if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
                 log_notice("--max-connections=%u is above the fd store's size (%u): connections "
                            "beyond %u will not survive a restart", o->max_connections,
@@ -119,44 +116,27 @@ static bool limited_source(const struct server *s, const struct sockaddr_storage
         return s->sources.slots && source_key((const struct sockaddr *) peer, ret);
 }
 
-static void remember_child(struct server *s, pid_t pid, const struct connection *c) {
+/* Takes over @c's fd: the parent keeps a copy of a new connection while it
+ * is young (with an fd store), and closes any other at once, as the child's
+ * alone. */
+static void remember_child(struct server *s, pid_t pid, struct connection *c) {
         struct child child = { .pid = pid, .peer = c->peer, .peer_len = c->peer_len,
-                               .start_usec = now_usec() };
+                               .start_usec = now_usec(), .young_fd = -1 };
         struct in6_addr source;
 
         memcpy(child.fd_store_name, c->fd_store_name, sizeof child.fd_store_name);
+        if (child.fd_store_name[0] == '\0' && fd_store_keep_young(&s->fd_store, child.start_usec))
+                child.young_fd = take_fd(&c->fd);
+        else
+                c->fd = safe_close(c->fd);
         /* Neither can fail: both are sized for the cap, which we never pass. */
         (void) children_add(&s->children, &child);
         if (limited_source(s, &c->peer, &source))
                 (void) sources_add(&s->sources, &source);
 }
 
-/* Puts a copy of @c in systemd's fd store, so that a restart keeps it. A
- * full store is not an error: the connection just ends with this instance. */
-static void store_connection(struct server *s, struct connection *c) {
-        unsigned suppressed;
-
-        if (s->fd_store.max == 0 || c->fd_store_name[0] != '\0')
-                return;         /* no store, or it is there already */
-        if (s->fd_store.n >= s->fd_store.max) {
-                if (ratelimit_allow(&s->fd_store_full, now_usec(), &suppressed))
-                        log_notice("fd store full (%u): this connection will not survive a "
-                                   "restart", s->fd_store.max);
-                return;
-        }
-        fd_store_name(c->fd_store_name, sizeof c->fd_store_name, (int) getpid(),
-                      ++s->fd_store.seq);
-        if (notify_fd_store(c->fd, c->fd_store_name) <= 0) {
-                c->fd_store_name[0] = '\0';
-                return;
-        }
-        s->fd_store.n++;
-}
-
-/* Fork one child for @c. In the parent, the connection is the child's alone
- * from here: close our copy at once. On failure @c goes to the pending slot. */
+/* Fork one child for @c. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
-        store_connection(s, c);
         /* _Fork(), not fork(): a real fork, minus what fork() adds for
          * threads and atfork handlers, which echod has neither of. fork()
          * resets the stdio, loader and atfork locks in the child, writing
@@ -164,12 +144,12 @@ static void spawn_child(struct server *s, struct connection *c) {
         pid_t pid = _Fork();
         if (pid == 0)
                 echo_child(c, &(struct echo_child_setup) {
-                        .parent_sockets = &s->sockets,
-                        .report_read_fd = s->report_fds[0],
                         .report_fd = s->report_fds[1],
                         .signal_fd = s->signal_fd,
                         .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
-                        .hand_over = c->fd_store_name[0] != '\0',
+                        .parent_pid = s->pid,
+                        .fd_store = s->fd_store.max > 0,
+                        .stored = c->fd_store_name[0] != '\0',
                 });
         if (pid < 0) {
                 int r = -errno;
@@ -180,7 +160,6 @@ static void spawn_child(struct server *s, struct connection *c) {
                         log_fork_failed(r, s->backoff_ms, suppressed);
                 return;
         }
-        c->fd = safe_close(c->fd);
         remember_child(s, pid, c);
         s->n_total++;
         s->status_changed = true;
@@ -271,19 +250,6 @@ static void accept_connections(struct server *s, int listen_fd) {
         }
 }
 
-/* A child's connection leaves the fd store when it ended for good, so that
- * the client sees it close; one stopped (or killed) by our shutdown stays,
- * for the next instance to resume. */
-static void release_stored(struct server *s, const struct child *child, int status) {
-        bool stopped = WIFSIGNALED(status) ||
-                       (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_STOPPED);
-
-        if (child->fd_store_name[0] == '\0' || (s->stopping && stopped))
-                return;
-        (void) notify_fd_store_remove(child->fd_store_name);
-        s->fd_store.n--;
-}
-
 /* A child writes its report before it exits, so by the time it can be
  * reaped its report is in the pipe. */
 static void read_reports(struct server *s) {
@@ -315,7 +281,11 @@ static void note_child_exit(struct server *s, pid_t pid, int status) {
         (void) children_forget(&s->children, pid, &child);
         if (limited_source(s, &child.peer, &source))
                 sources_remove(&s->sources, &source);
-        release_stored(s, &child, status);
+        /* Handed over, or killed before it could end it, the connection
+         * stays in the store (for the next instance); any other left it. */
+        fd_store_child_ended(&s->fd_store, &child,
+                             WIFSIGNALED(status) || (WIFEXITED(status) &&
+                                                     WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER));
         s->status_changed = true;
         if (child.reported)
                 log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
@@ -365,19 +335,59 @@ static void signal_children(struct server *s, int signo) {
         children_foreach(&s->children, signal_child, &signo);
 }
 
+static void tell_child_stored(pid_t pid, void *userdata) {
+        (void) userdata;
+        (void) kill(pid, SIGNAL_STORED);
+}
+
+/* The young connections born at or before @born_before go into the fd
+ * store, and their children hear of it. A full store is not an error: those
+ * connections just end with this instance. */
+static void store_young(struct server *s, usec_t born_before, usec_t now) {
+        struct fd_store_shortfall shortfall;
+        unsigned suppressed;
+
+        fd_store_flush(&s->fd_store, &s->children, born_before, now, tell_child_stored, NULL,
+                       &shortfall);
+        if (shortfall.n_full > 0 &&
+            ratelimit_allow_many(&s->fd_store_full, now, shortfall.n_full, &suppressed))
+                log_notice("fd store full (%u): %u connection%s will not survive a restart",
+                           s->fd_store.max, shortfall.n_full + suppressed,
+                           shortfall.n_full + suppressed == 1 ? "" : "s");
+        if (shortfall.n_failed > 0 &&
+            ratelimit_allow_many(&s->fd_store_failed, now, shortfall.n_failed, &suppressed))
+                log_warning_errno(shortfall.error, "cannot put %u connection%s in the fd store",
+                                  shortfall.n_failed + suppressed,
+                                  shortfall.n_failed + suppressed == 1 ? "" : "s");
+}
+
+/* A connection still waiting for a fork when the stop comes: no child will
+ * echo it here, so it goes into the store for the next instance. */
+static void store_pending(struct server *s) {
+        if (s->pending.fd < 0)
+                return;
+        if (s->pending.fd_store_name[0] == '\0')
+                (void) fd_store_one(&s->fd_store, s->pending.fd);
+        s->pending.fd = safe_close(s->pending.fd);
+}
+
 /* SIGTERM: close the listeners and datagram sockets (systemd keeps its
- * copies, so clients queue for the next instance), ask every child to finish
- * what it has read, and give them shutdown_timeout seconds. */
+ * copies, so clients queue for the next instance), put every connection not
+ * in the fd store yet there, then ask every child to finish what it has
+ * read (handing a stored connection over), and give them shutdown_timeout
+ * seconds. */
 static void begin_stop(struct server *s) {
         char text[STATUS_TEXT_MAX];
+        usec_t now = now_usec();
 
         if (s->stopping)
                 return;
         s->stopping = true;
         sockets_close(&s->sockets);
-        s->pending.fd = safe_close(s->pending.fd);
+        store_young(s, USEC_INFINITY, now);
+        store_pending(s);
         signal_children(s, SIGTERM);
-        s->stop_deadline_usec = now_usec() + s->options->shutdown_timeout_sec * USEC_PER_SEC;
+        s->stop_deadline_usec = now + s->options->shutdown_timeout_sec * USEC_PER_SEC;
         format_status(s, text);
         (void) notify_stopping(text);
         log_stopping(n_active(s), s->options->shutdown_timeout_sec);
@@ -390,18 +400,21 @@ static int handle_signals(struct server *s) {
                         return signo;
                 if (signo == SIGCHLD)
                         reap_children(s);
-                else
+                else if (signo == SIGTERM || signo == SIGINT)
                         begin_stop(s);
+                /* SIGNAL_STORED is for children; a stray one is ignored. */
         }
 }
 
-/* Whatever is due by @now: a retried fork, the kill at the stop deadline, a
- * throttled STATUS, a watchdog ping. */
+/* Whatever is due by @now: a retried fork, young connections for the fd
+ * store, the kill at the stop deadline, a throttled STATUS, a watchdog ping. */
 static void run_timers(struct server *s, usec_t now) {
         if (s->pending.fd >= 0 && now >= s->paused_until_usec)
                 spawn_child(s, &s->pending);
         if (now >= s->paused_until_usec)
                 resume_stored(s);
+        if (!s->stopping && now >= s->fd_store.next_flush_usec)
+                store_young(s, now - FD_STORE_MIN_AGE_USEC, now);
         if (s->stopping && now >= s->stop_deadline_usec && n_active(s) > 0) {
                 s->n_killed = n_active(s);
                 signal_children(s, SIGKILL);
@@ -426,6 +439,8 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
                 t = earliest(t, s->paused_until_usec);
         if (s->stopping)
                 t = earliest(t, s->stop_deadline_usec);
+        else
+                t = earliest(t, s->fd_store.next_flush_usec);
         if (s->status_changed)
                 t = earliest(t, status_next_usec(s->status_sent_usec));
         if (s->watchdog_period_usec > 0)

@@ -8,6 +8,7 @@
 
 #include "children.h"
 #include "echo.h"
+#include "fdstore.h"
 #include "options.h"
 #include "ratelimit.h"
 #include "sockets.h"
@@ -17,6 +18,7 @@
 
 struct server {
         const struct options *options;
+        pid_t pid;
         struct socket_set sockets;      /* listeners and datagram sockets */
         int signal_fd;
         /* Children's struct echo_report, read before each reap; only with
@@ -40,18 +42,14 @@ struct server {
         usec_t watchdog_period_usec;    /* 0: no watchdog */
         usec_t watchdog_sent_usec;
 
-        struct {
-                unsigned max;           /* 0: no fd store */
-                unsigned n;             /* connections in it now */
-                uint64_t seq;           /* for the next name */
-        } fd_store;
+        struct fd_store fd_store;
 
         bool stopping;
         usec_t stop_deadline_usec;
         unsigned n_killed;
 
         struct ratelimit accept_failed, fork_failed, limit_reached, child_killed;
-        struct ratelimit source_limit, datagram_dropped, fd_store_full;
+        struct ratelimit source_limit, datagram_dropped, fd_store_full, fd_store_failed;
 };
 
 /* Takes over @sockets (leaving it empty) and @signal_fd. Returns 0 or -ENOMEM. */

@@ -13,6 +13,7 @@ int signals_open(void) {
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGNAL_STORED);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         /* A client that goes away must cost an EPIPE, not the daemon. */
@@ -40,5 +41,6 @@ void signals_reset_for_child(void) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGNAL_STORED);
         (void) sigprocmask(SIG_SETMASK, &mask, NULL);
 }

@@ -2,8 +2,14 @@
  * main loop polls beside the listeners. No code runs in a signal handler. */
 #pragma once
 
-/* Blocks SIGCHLD, SIGTERM and SIGINT, ignores SIGPIPE, and returns a
- * non-blocking signalfd for the three, or -errno. */
+#include <signal.h>
+
+/* The parent tells a child that its connection is now in systemd's fd store
+ * (and so must be handed over, not closed, when the child is stopped). */
+#define SIGNAL_STORED SIGUSR1
+
+/* Blocks SIGCHLD, SIGTERM, SIGINT and SIGNAL_STORED, ignores SIGPIPE, and
+ * returns a non-blocking signalfd for the four, or -errno. */
 int signals_open(void);
 
 /* Reads one pending signal from @signal_fd: its number, 0 when none is left,
@@ -11,6 +17,6 @@ int signals_open(void);
 int signals_read(int signal_fd);
 
 /* In a new child: SIGPIPE back to its default, everything unblocked except
- * SIGTERM and SIGINT, which the child still reads from the inherited
- * signalfd (after fork(2) it reports the child's own signals). */
+ * SIGTERM, SIGINT and SIGNAL_STORED, which the child still reads from the
+ * inherited signalfd (after fork(2) it reports the child's own signals). */
 void signals_reset_for_child(void);

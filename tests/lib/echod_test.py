@@ -34,7 +34,7 @@ CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 
 # Variables that would change the daemon's behaviour if they leaked in from the caller.
 _DAEMON_VARIABLES = ('JOURNAL_STREAM', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID',
-                     'LISTEN_FDNAMES', 'WATCHDOG_USEC', 'WATCHDOG_PID')
+                     'LISTEN_FDNAMES', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FDSTORE')
 # systemd-socket-activate passes its children only PATH, TERM, USER, HOME and its -E values.
 _SANITIZER_VARIABLES = ('ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'MSAN_OPTIONS')
 
@@ -716,7 +716,10 @@ class NotifySocket:
         """A real NOTIFY_SOCKET: an AF_UNIX datagram socket the daemon's sd_notify() writes to.
         Like systemd, it reads all the time (a thread): sd_notify() blocks once the receive
         queue is full, and a test busy elsewhere must not stall the daemon that way. Every
-        message is kept, parsed into {'READY': '1', 'STATUS': '...'}."""
+        message is kept, parsed into {'READY': '1', 'STATUS': '...'}. Like systemd's fd store,
+        it keeps the fds a message passes (FDSTORE=1), as sockets in the message's '_fds'."""
+
+        MAX_FDS = 253   # SCM_MAX_FD: the most one message can pass
 
         def __init__(self, path):
                 self.path = path
@@ -732,16 +735,27 @@ class NotifySocket:
                 self._closing = True
                 self._reader.join()
                 self.sock.close()
+                for message in self.messages:
+                        for sock in message.get('_fds', []):
+                                sock.close()
 
         def _read_all(self):
                 while not self._closing:
                         ready, _, _ = select.select([self.sock], [], [], 0.05)
                         if not ready:
                                 continue
-                        data = self.sock.recv(65536)
+                        data, ancillary, _, _ = self.sock.recvmsg(
+                                65536, socket.CMSG_SPACE(self.MAX_FDS * 4))
                         fields = dict(line.partition('=')[::2]
                                       for line in data.decode(errors='replace').splitlines()
                                       if '=' in line)
+                        fds = []
+                        for level, kind, payload in ancillary:
+                                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                                        fds += struct.unpack(f'{len(payload) // 4}i',
+                                                             payload[:len(payload) // 4 * 4])
+                        if fds:
+                                fields['_fds'] = [socket.socket(fileno=fd) for fd in fds]
                         with self._arrived:
                                 self.messages.append(fields)
                                 self._arrived.notify_all()
@@ -777,6 +791,11 @@ class NotifySocket:
         def statuses(self):
                 return [m['STATUS'] for m in list(self.messages) if 'STATUS' in m]
 
+        def stored(self):
+                """The FDSTORE=1 messages so far, as (name, [sockets])."""
+                return [(m.get('FDNAME'), m.get('_fds', [])) for m in list(self.messages)
+                        if m.get('FDSTORE') == '1']
+
         def count(self, key, value='1'):
                 return sum(1 for m in list(self.messages) if m.get(key) == value)
 
@@ -794,11 +813,13 @@ class Daemon:
         READY=1 arrives; activated, when systemd-socket-activate listens (the daemon itself
         starts on the first connection). @watchdog_usec sets WATCHDOG_USEC, and WATCHDOG_PID
         to the daemon's PID. @user (a pwd entry; standalone only, needs root) runs the daemon
-        as that user, without supplementary groups.
+        as that user, without supplementary groups. @fd_store sets FDSTORE (the store's size,
+        as systemd does): the notify socket then keeps what the daemon stores.
         """
 
         def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
-                     socket_type=None, notify=True, watchdog_usec=None, user=None):
+                     socket_type=None, notify=True, watchdog_usec=None, user=None,
+                     fd_store=None):
                 self.args = list(args)
                 self.activate = activate
                 self.accept = accept
@@ -807,6 +828,7 @@ class Daemon:
                 self.use_notify = notify
                 self.watchdog_usec = watchdog_usec
                 self.user = user
+                self.fd_store = fd_store
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
                 self.notify = None
                 self.process = None
@@ -862,6 +884,8 @@ class Daemon:
                         env['NOTIFY_SOCKET'] = self.notify.path
                 if self.watchdog_usec is not None:
                         env['WATCHDOG_USEC'] = str(self.watchdog_usec)
+                if self.fd_store is not None:
+                        env['FDSTORE'] = str(self.fd_store)
                 if self.activate is not None:
                         env.update({k: os.environ[k] for k in _SANITIZER_VARIABLES
                                     if k in os.environ})

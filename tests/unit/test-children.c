@@ -97,6 +97,40 @@ START_TEST(a_forgotten_child_returns_its_record) {
 }
 END_TEST
 
+/* Which connections are due for the fd store: young ones (the parent still
+ * holds a copy) born early enough, in as many calls as the batch size needs. */
+START_TEST(young_connections_are_collected_by_age_in_batches) {
+        struct children c;
+        struct child *batch[4];
+        size_t cursor = 0, total = 0;
+
+        ck_assert_int_eq(children_init(&c, 16), 0);
+        for (pid_t pid = 200; pid < 210; pid++)         /* born at 1000..1009 */
+                ck_assert_int_eq(children_add(&c, &(struct child) {
+                        .pid = pid, .start_usec = 1000 + (usec_t) (pid - 200),
+                        .young_fd = pid == 203 ? -1 : 10 + pid - 200 }), 0);   /* 203: stored */
+
+        /* born at or before 1007: 200..207 but 203, seven, by batches of 4 */
+        size_t n = children_young(&c, 1007, &cursor, batch, 4);
+        ck_assert_uint_eq(n, 4);
+        for (;;) {
+                for (size_t i = 0; i < n; i++) {
+                        ck_assert_int_ge(batch[i]->young_fd, 0);
+                        ck_assert_uint_le(batch[i]->start_usec, 1007);
+                        ck_assert_int_ne(batch[i]->pid, 203);
+                }
+                total += n;
+                if (n < 4)
+                        break;
+                n = children_young(&c, 1007, &cursor, batch, 4);
+        }
+        ck_assert_uint_eq(total, 7);
+        cursor = 0;
+        ck_assert_uint_eq(children_young(&c, 999, &cursor, batch, 4), 0);  /* none that old */
+        children_free(&c);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("children");
         TCase *tc = tcase_create("set");
@@ -104,6 +138,7 @@ int main(void) {
         tcase_add_test(tc, forgetting_in_any_order_keeps_the_rest_findable);
         tcase_add_test(tc, the_set_refuses_more_than_it_was_sized_for);
         tcase_add_test(tc, a_forgotten_child_returns_its_record);
+        tcase_add_test(tc, young_connections_are_collected_by_age_in_batches);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }

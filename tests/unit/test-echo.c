@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "src/echo.h"
+#include "src/signals.h"
 #include "unit.h"
 
 #define IDLE_5S (5 * USEC_PER_SEC)
@@ -312,7 +313,7 @@ START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
         ck_assert_int_eq(write(s[0], "early", 5), 5);
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, true, &bytes), ECHO_STOPPED);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, true, &bytes), ECHO_HANDED_OVER);
 
         ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
         ck_assert_mem_eq(buf, "early", 5);
@@ -323,6 +324,80 @@ START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
         close(signal_fd);
         close(s[0]);
         close(s[1]);
+}
+END_TEST
+
+/* The parent stores a young connection later, and says so with
+ * SIGNAL_STORED: from then on a SIGTERM hands it over at once, whichever of
+ * the two signals comes first; bytes sent after it wait for the next
+ * instance. */
+START_TEST(a_connection_stored_later_is_handed_over) {
+        static const int orders[2][2] = { { SIGNAL_STORED, SIGTERM }, { SIGTERM, SIGNAL_STORED } };
+
+        for (size_t i = 0; i < 2; i++) {
+                char buf[16];
+                uint64_t bytes;
+                int s[2];
+                sigset_t set;
+                pthread_t thread;
+
+                make_pair(s);
+                sigemptyset(&set);
+                sigaddset(&set, SIGTERM);
+                sigaddset(&set, SIGNAL_STORED);
+                ck_assert_int_eq(sigprocmask(SIG_BLOCK, &set, NULL), 0);
+                int signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+                ck_assert_int_ge(signal_fd, 0);
+                ck_assert_int_eq(write(s[0], "early", 5), 5);
+                ck_assert_int_eq(kill(getpid(), orders[i][0]), 0);
+                ck_assert_int_eq(kill(getpid(), orders[i][1]), 0);
+                ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
+
+                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes),
+                                 ECHO_HANDED_OVER);
+
+                pthread_join(thread, NULL);
+                ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
+                ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), -1);  /* no FIN */
+                ck_assert_int_eq(errno, EAGAIN);
+                ck_assert_int_eq(recv(s[1], buf, sizeof buf, MSG_DONTWAIT), 4);  /* "late" */
+                close(signal_fd);
+                close(s[0]);
+                close(s[1]);
+        }
+}
+END_TEST
+
+/* Another copy of the connection (the parent's while it is young, PID 1's
+ * once stored) must not keep it open for the client once the pump is done
+ * with it, however it ended: by the client's FIN, or idle. */
+START_TEST(the_end_reaches_the_client_while_a_copy_is_held) {
+        static const usec_t idle[2] = { IDLE_5S, 200 * USEC_PER_MSEC };
+
+        for (size_t i = 0; i < 2; i++) {
+                char buf[16];
+                uint64_t bytes;
+                int s[2];
+
+                make_pair(s);
+                int copy = dup(s[1]);
+                ck_assert_int_ge(copy, 0);
+                if (i == 0) {
+                        ck_assert_int_eq(write(s[0], "bye", 3), 3);
+                        ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
+                }
+
+                int r = echo_pump(s[1], -1, idle[i], false, &bytes);
+                close(s[1]);
+
+                ck_assert_int_eq(r, i == 0 ? 0 : -ETIMEDOUT);
+                ck_assert_int_eq(read_all(s[0], buf, sizeof buf), i == 0 ? 3 : 0); /* then EOF */
+                struct pollfd p = { .fd = copy, .events = 0 };
+                ck_assert_int_eq(poll(&p, 1, 0), 1);            /* PID 1 drops it */
+                ck_assert(p.revents & POLLHUP);
+                close(copy);
+                close(s[0]);
+        }
 }
 END_TEST
 
@@ -339,6 +414,8 @@ int main(void) {
         tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
         tcase_add_test(tc, bytes_in_flight_at_sigterm_still_come_back);
         tcase_add_test(tc, hand_over_leaves_the_connection_open_and_unread_bytes_queued);
+        tcase_add_test(tc, a_connection_stored_later_is_handed_over);
+        tcase_add_test(tc, the_end_reaches_the_client_while_a_copy_is_held);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }

@@ -1,0 +1,101 @@
+/* Young connections into systemd's fd store, by batches; see fdstore.h. */
+#include "fdstore.h"
+
+#include <string.h>
+
+#include "fd-util.h"
+#include "notify.h"
+
+void fd_store_init(struct fd_store *st, unsigned max, pid_t pid) {
+        *st = (struct fd_store) { .max = max, .pid = pid, .next_flush_usec = USEC_INFINITY };
+}
+
+void fd_store_resumed(struct fd_store *st, const char *name) {
+        uint64_t seq = fd_store_name_seq(name, (int) st->pid);
+        if (seq > st->seq)
+                st->seq = seq;
+        st->n++;
+}
+
+bool fd_store_keep_young(struct fd_store *st, usec_t now) {
+        if (st->max == 0)
+                return false;
+        if (st->n_young++ == 0)
+                st->next_flush_usec = now + FD_STORE_MIN_AGE_USEC;
+        return true;
+}
+
+static void forget_young(struct fd_store *st, struct child *child) {
+        child->young_fd = safe_close(child->young_fd);
+        st->n_young--;
+}
+
+void fd_store_child_ended(struct fd_store *st, struct child *child, bool handed_over) {
+        if (child->young_fd >= 0)
+                forget_young(st, child);
+        /* Shut down by its child, the connection leaves the store by itself. */
+        else if (child->fd_store_name[0] != '\0' && !handed_over && st->n > 0)
+                st->n--;
+}
+
+int fd_store_one(struct fd_store *st, int fd) {
+        char name[FD_STORE_NAME_MAX];
+
+        if (st->max == 0 || st->n >= st->max)
+                return 0;
+        fd_store_name(name, sizeof name, (int) st->pid, st->seq + 1);
+        int r = notify_fd_store(&fd, 1, name);
+        if (r <= 0)
+                return r;
+        st->seq++;
+        st->n++;
+        return 1;
+}
+
+/* One message for @batch[0..@n), as far as the store has room. */
+static void store_batch(struct fd_store *st, struct child **batch, size_t n,
+                        void (*stored)(pid_t pid, void *userdata), void *userdata,
+                        struct fd_store_shortfall *shortfall) {
+        int fds[FD_STORE_BATCH_MAX];
+        char name[FD_STORE_NAME_MAX];
+        size_t room = st->max > st->n ? st->max - st->n : 0;
+        size_t n_in = n < room ? n : room;
+
+        shortfall->n_full += (unsigned) (n - n_in);
+        if (n_in > 0) {
+                for (size_t i = 0; i < n_in; i++)
+                        fds[i] = batch[i]->young_fd;
+                fd_store_name(name, sizeof name, (int) st->pid, st->seq + 1);
+                int r = notify_fd_store(fds, n_in, name);
+                if (r > 0) {
+                        st->seq++;
+                        st->n += (unsigned) n_in;
+                } else {
+                        shortfall->n_failed += (unsigned) n_in;
+                        shortfall->error = r < 0 ? r : shortfall->error;
+                        n_in = 0;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (i < n_in) {
+                        memcpy(batch[i]->fd_store_name, name, sizeof name);
+                        stored(batch[i]->pid, userdata);
+                }
+                forget_young(st, batch[i]);
+        }
+}
+
+void fd_store_flush(struct fd_store *st, struct children *c, usec_t born_before, usec_t now,
+                    void (*stored)(pid_t pid, void *userdata), void *userdata,
+                    struct fd_store_shortfall *ret_shortfall) {
+        struct child *batch[FD_STORE_BATCH_MAX];
+        size_t cursor = 0, n;
+
+        *ret_shortfall = (struct fd_store_shortfall) { .n_full = 0 };
+        do {
+                n = children_young(c, born_before, &cursor, batch, FD_STORE_BATCH_MAX);
+                if (n > 0)
+                        store_batch(st, batch, n, stored, userdata, ret_shortfall);
+        } while (n == FD_STORE_BATCH_MAX);
+        st->next_flush_usec = st->n_young > 0 ? now + FD_STORE_MIN_AGE_USEC : USEC_INFINITY;
+}
