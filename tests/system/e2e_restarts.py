@@ -1,0 +1,314 @@
+"""Restarts: systemd keeps the listening socket open while echo.service
+restarts (no client refused), and through the fd store every live connection
+passes from one echod to the next (no byte lost, repeated or reordered), up to
+the default cap; a connection echod ends really closes, and a stop (unlike a
+restart) closes everything."""
+
+import contextlib
+import os
+import re
+import socket
+import time
+
+from e2e_lib import (
+    FD_NAME_PREFIX, MSG_CLOSED, MSG_STOPPING, N_STREAMS, NewConnections, PORT, check,
+    check_streams_exact, children_of, connect, echo_once, journal_entries, log, main_pid,
+    passed_fd_names, port_listening, recv_exactly, require, restart_service, run, settle,
+    start_streams, store_size, wait_for)
+
+
+def journal_cursor(c):
+    out = c.run("journalctl", "--no-pager", "-n", "0", "--show-cursor").stdout
+    return re.search(r"^-- cursor: (.+)$", out, re.MULTILINE).group(1)
+
+
+def fd_store_log(c, cursor):
+    """What PID 1 logged at debug level, since @cursor, about the fds in
+    echo.service's store: ("added", name) as echod stores a connection,
+    ("removed", name) on echod's FDSTOREREMOVE=1, ("hangup", name) when
+    systemd drops a connection it saw close. The wording is systemd 252's."""
+    out = c.run("journalctl", "--no-pager", "-o", "cat", "_PID=1",
+                f"--after-cursor={cursor}").stdout
+    events = []
+    for line in out.splitlines():
+        m = re.match(r"echo\.service: (Added fd|Got explicit request to remove fd|Received \S+ on "
+                     r"stored fd) \d+ \((" + FD_NAME_PREFIX + r"[^)]*)\)", line)
+        if m:
+            kind = {"Added fd": "added", "Got explicit request to remove fd": "removed"}
+            events.append((kind.get(m.group(1), "hangup"), m.group(2)))
+    return events
+
+
+def check_restart_under_load(c):
+    """Clients keep connecting while the service restarts three times: the
+    socket stays open in PID 1, so no client may notice."""
+    pids = [c.show("echo.service", "MainPID")["MainPID"]]
+    new_connections = NewConnections(4)
+    try:
+        for _ in range(3):
+            time.sleep(0.3)
+            restart_service(c)
+            pids.append(c.show("echo.service", "MainPID")["MainPID"])
+        time.sleep(0.3)
+    finally:
+        total = new_connections.stop()
+    results = new_connections.results
+    check(len(set(pids)) == 4, f"three restarts, four main processes: {pids}")
+    check(total >= 300, f"{total} connections during the restarts")
+    if not check(results["ok"] == total, f"none refused, none cut, every echo exact: {results}",
+                 str(new_connections.errors[:10])):
+        cut = [e["MESSAGE"] for e in journal_entries(c)
+               if e.get("MESSAGE_ID") == MSG_STOPPING or
+               (e.get("MESSAGE_ID") == MSG_CLOSED and e.get("BYTES") == "0")]
+        log("  from the journal, the stops and the connections closed after 0 bytes:\n  "
+            + "\n  ".join(cut))
+
+
+def check_restarts_keep_connections(c):
+    """N_STREAMS clients stream without pause through three restarts of
+    echo.service. echod puts each connection in systemd's fd store as it
+    accepts it; on a restart its children write back what they have read and
+    leave their connections open, and the next echod gets them from the
+    store, after its listening socket, and goes on echoing: no client
+    notices. One more client, closed before the restarts, must stay closed:
+    its connection leaves the store when it ends and no later echod resumes
+    it. PID 1's debug log names the fds it stores and drops."""
+    n = N_STREAMS
+    size = settle(lambda: store_size(c), 0)
+    check(size == 0, f"NFileDescriptorStore={size} while no client is connected")
+    pid = main_pid(c)
+    streams = None
+    try:
+        c.run("systemd-analyze", "log-level", "debug")
+        try:
+            cursor = journal_cursor(c)
+            streams = start_streams(c, seed=1)
+
+            def stored_names():
+                return [name for event, name in fd_store_log(c, cursor) if event == "added"]
+            names = wait_for(lambda: len(stored_names()) >= n and stored_names(), 5) or []
+            check(len(set(names)) == n and all(x.startswith(f"{FD_NAME_PREFIX}{pid}-")
+                                               for x in names),
+                  f"echod {pid} puts each connection in the fd store under its own name: "
+                  f"{len(set(names))} names, {names[:2]}...", str(names))
+
+            with connect() as closer:
+                closer.sendall(b"bye")
+                require(recv_exactly(closer, 3) == b"bye", "one more client connects and echoes")
+                added = wait_for(lambda: len(stored_names()) > n and stored_names(), 5) or []
+            closed_name = added[-1] if len(added) == n + 1 else None
+
+            def dropped():
+                return [event for event, name in fd_store_log(c, cursor)
+                        if name == closed_name and event != "added"]
+            how = wait_for(dropped, 5)
+            why = {"hangup": "systemd saw it close", "removed": "echod's FDSTOREREMOVE=1"}
+            check(closed_name and how, f"it closes: its connection ({closed_name}) leaves the fd "
+                  f"store ({how and why[how[0]]})")
+        finally:
+            c.run("systemd-analyze", "log-level", "info", check_status=False)
+        size = settle(lambda: store_size(c), n)
+        check(size == n,
+              f"NFileDescriptorStore={size} before the restarts: the {n} live connections")
+
+        for i in range(1, 4):
+            since = streams.checked()
+            started = time.monotonic()
+            restart_service(c)
+            took = time.monotonic() - started
+            pid = main_pid(c)
+            passed = passed_fd_names(c, pid)
+            stored = [x for x in passed if x.startswith(FD_NAME_PREFIX)]
+            check(passed[:1] == ["echo.socket"] and len(passed) == n + 1
+                  and sorted(stored) == sorted(names) and closed_name not in passed,
+                  f"restart {i} ({took:.1f} s): echod {pid} gets echo.socket, then the {n} stored "
+                  "connections by name, not the closed one", str(passed))
+            children = settle(lambda: len(children_of(c, pid)), n)
+            size = store_size(c)
+            check(children == n == size, f"restart {i}: {children} children, one per live "
+                  f"client; NFileDescriptorStore={size}")
+            stuck = streams.progress(since, 10)
+            check(not stuck and not streams.ended(),
+                  f"restart {i}: all {n} clients still connected, every one's echo flowing again",
+                  streams.describe(stuck + streams.ended()))
+            time.sleep(0.5)
+        check_streams_exact(streams, "across 3 restarts")
+    finally:
+        if streams:
+            streams.close()
+    size = settle(lambda: store_size(c), 0)
+    check(size == 0, f"closed by their clients, the connections leave the fd store: "
+          f"NFileDescriptorStore={size}")
+
+
+def check_ended_by_echod_closes(c):
+    """A connection echod ends itself, here at --idle-timeout, must close for
+    its client although the fd store holds a copy: the child closes its fd
+    without shutting the connection down, and only the parent's
+    FDSTOREREMOVE=1 makes systemd close the last copy. (A client that closes
+    is no test of this: systemd sees that hang-up itself.)"""
+    dropin = "/run/systemd/system/echo.service.d"
+    c.run("mkdir", "-p", dropin)
+    c.run("sh", "-c", "echo 'ECHOD_OPTS=\"--log-level=debug --idle-timeout=2\"' "
+          ">/run/echod-e2e-idle.env && "
+          f"printf '[Service]\\nEnvironmentFile=/run/echod-e2e-idle.env\\n' >{dropin}/idle.conf")
+    try:
+        c.systemctl("daemon-reload")
+        restart_service(c)
+        with connect() as idle:
+            idle.sendall(b"x")
+            require(recv_exactly(idle, 1) == b"x", "a client echoes once, then sends nothing")
+            started = time.monotonic()
+            idle.settimeout(8)
+            try:
+                how = "EOF" if idle.recv(1) == b"" else "bytes"
+            except socket.timeout:
+                how = "nothing in 8 s"
+            except OSError as e:
+                how = repr(e)
+            took = time.monotonic() - started
+        check(how == "EOF" and took < 5, f"echod ends it at --idle-timeout=2: the client sees "
+              f"{how} after {took:.1f} s, although the fd store held a copy")
+        size = settle(lambda: store_size(c), 0)
+        check(size == 0, f"NFileDescriptorStore={size} after it")
+    finally:
+        c.run("rm", "-rf", dropin, "/run/echod-e2e-idle.env")
+        c.systemctl("daemon-reload")
+        restart_service(c)
+
+
+def check_reused_pid_keeps_names_apart(c):
+    """A connection keeps its first fd-store name, echod-conn-PID-N, through
+    any number of restarts, and PIDs wrap: an echod that gets the PID of the
+    one that named a still-stored connection must not give a new connection
+    the same name, since FDSTOREREMOVE=1 closes every fd of a name. The
+    container's next PID is set (ns_last_pid, written from the host's /proc
+    inside the container's PID namespace) so that a restart gives echod an
+    earlier echod's PID again."""
+    restart_service(c)                      # a fresh echod: its first name ends in -1
+    first = int(main_pid(c))
+    kept = connect()
+    try:
+        kept.sendall(b"k")
+        require(recv_exactly(kept, 1) == b"k", f"a client of echod {first} echoes")
+        restart_service(c)                  # it goes on under echod {first}'s name
+        for offset in (1, 2, 3, 4, 5, 7, 9):
+            c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
+            run(["nsenter", "-t", str(c.leader), "-p", "--", "sh", "-c",
+                 f"echo {first - offset} >/proc/sys/kernel/ns_last_pid && exec nsenter -t "
+                 f"{c.leader} -m -u -i -n -- systemctl --no-pager restart echo.service"])
+            if int(main_pid(c)) == first:
+                break
+        require(int(main_pid(c)) == first, f"a later restart gives echod PID {first} again",
+                main_pid(c))
+        with connect() as other:
+            other.sendall(b"o")
+            require(recv_exactly(other, 1) == b"o", "a new client echoes, then closes")
+        size = settle(lambda: store_size(c), 1)
+        check(size == 1, f"NFileDescriptorStore={size}: the new client's end leaves the kept "
+              "connection in the store")
+        restart_service(c)
+        kept.settimeout(5)
+        try:
+            kept.sendall(b"K")
+            echoed = recv_exactly(kept, 1)
+        except OSError as e:
+            echoed = repr(e).encode()
+        check(echoed == b"K", f"and the kept connection survives the next restart: {echoed!r}")
+    finally:
+        kept.close()
+
+
+def check_restart_at_the_cap(c):
+    """The default --max-connections (1024) kept through a restart: systemd
+    passes the listening socket and 1024 stored connections as fds 3 to
+    1027, which the service's fd limit (LimitNOFILE=) must allow, or echod
+    does not start and every connection is lost."""
+    n = 1024
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(connect())
+        for s in socks:
+            s.sendall(b"y")
+        require(all(recv_exactly(s, 1) == b"y" for s in socks), f"{n} connections echo")
+        size = settle(lambda: store_size(c), n)
+        check(size == n, f"NFileDescriptorStore={size}: all {n} are in the fd store")
+        c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
+        restarted = c.systemctl("restart", "echo.service", check_status=False)
+        pid = main_pid(c)
+        stored = [x for x in passed_fd_names(c, pid) if x.startswith(FD_NAME_PREFIX)] \
+            if restarted.returncode == 0 else []
+        check(restarted.returncode == 0 and len(stored) == n,
+              f"systemctl restart echo.service: echod {pid} starts with the {len(stored)} "
+              "stored connections", restarted.stderr + "\n".join(
+                  e.get("MESSAGE", "") for e in journal_entries(c)[-5:]))
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.sendall(b"z")
+        deadline = time.monotonic() + 10
+
+        def echoed_back(s):
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                return recv_exactly(s, 1) == b"z"
+            except OSError:
+                return False
+        echoed = sum(echoed_back(s) for s in socks)
+        check(echoed == n, f"after the restart, {echoed} of the {n} connections echo")
+    finally:
+        for s in socks:
+            s.close()
+        if c.state("is-active", "echo.socket") != "active":
+            c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
+            c.systemctl("start", "echo.socket")
+    size = settle(lambda: store_size(c), 0, 15)
+    check(size == 0,
+          f"closed by their clients, they leave the fd store: NFileDescriptorStore={size}")
+
+
+def check_stop_and_start(c):
+    """Stop is not restart: systemd empties the fd store, and the clients
+    connected see their connections close; nothing is kept for a later
+    start."""
+    n = N_STREAMS
+    streams = start_streams(c, seed=1000)
+    try:
+        size = settle(lambda: store_size(c), n)
+        check(size == n, f"NFileDescriptorStore={size}: the {n} live connections")
+        started = time.monotonic()
+        c.systemctl("stop", "echo.service", "echo.socket")
+        stopped = time.monotonic() - started
+        wait_for(lambda: len(streams.ended()) == n, 10)
+        ended = streams.ended()
+        how = {kind: sum(x.ended == kind for x in ended) for kind in {x.ended for x in ended}}
+        slowest = max((x.ended_at - started for x in ended), default=0)
+        check(len(ended) == n and set(how) <= {"eof", "reset"},
+              f"systemctl stop echo.service echo.socket ({stopped:.1f} s): each of the {n} "
+              f"clients sees its connection close, within {slowest:.1f} s: {how}",
+              streams.describe([x for x in streams.clients if x.ended not in ("eof", "reset")]))
+        check(not any(x.wrong for x in streams.clients),
+              f"every byte echoed until then was right ({streams.bytes_checked()} bytes checked)")
+    finally:
+        streams.close()
+    check(c.run("pgrep", "-x", "echod", check_status=False).returncode == 1,
+          "stop leaves no echod process")
+    size = store_size(c)
+    check(size == 0, f"NFileDescriptorStore={size} after stop")
+    check(not port_listening(), f"port {PORT} is closed after stop")
+    c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
+    c.systemctl("start", "echo.socket")
+    data = os.urandom(4096)
+    check(echo_once(data)[0] == data, "start echo.socket again: echoes again")
+    check(c.state("is-active", "echo.service") == "active", "echo.service active again")
+
+
+# The checks, in the order they run (e2e.py runs the modules in order).
+CHECKS = [
+    check_restart_under_load,
+    check_restarts_keep_connections,
+    check_ended_by_echod_closes,
+    check_reused_pid_keeps_names_apart,
+    check_restart_at_the_cap,
+    check_stop_and_start,
+]
