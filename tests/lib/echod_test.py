@@ -830,6 +830,7 @@ class Daemon:
                 self.user = user
                 self.fd_store = fd_store
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
+                self.executable = ECHOD
                 self.notify = None
                 self.process = None
                 self.port = None
@@ -859,7 +860,7 @@ class Daemon:
                 return False
 
         def _command(self, args):
-                daemon = WRAPPER + [ECHOD] + args
+                daemon = WRAPPER + [self.executable] + args
                 if self.activate is None:
                         command = daemon
                 else:
@@ -907,6 +908,7 @@ class Daemon:
                         os.chmod(self.tmp, 0o711)
                         if self.notify:
                                 os.chmod(self.notify.path, 0o666)
+                        self.executable = self._copy_for_user()
                 needs_port = any('{port}' in a for a in self.args + [self.activate or ''])
                 for _ in range(5):
                         self.port = free_port() if needs_port else None
@@ -917,6 +919,14 @@ class Daemon:
                         os.truncate(self.stderr_path, 0)
                 fail(f'the daemon did not start (exit status {self.returncode}): '
                      f'{self.stderr_text().strip()!r}')
+
+        def _copy_for_user(self):
+                """The build tree may be where @user cannot go (a clone in /root, mode 700):
+                run a copy of the daemon from the temp dir, which that user can enter."""
+                copy = os.path.join(self.tmp, 'echod')
+                shutil.copyfile(ECHOD, copy)
+                os.chmod(copy, 0o755)
+                return copy
 
         def _start_once(self):
                 args = [self._format(a) for a in self.args]
@@ -931,7 +941,7 @@ class Daemon:
                 identity = {}
                 if self.user:
                         identity = dict(user=self.user.pw_uid, group=self.user.pw_gid,
-                                        extra_groups=[])
+                                        extra_groups=[], cwd=self.tmp)
                 with open(self.stderr_path, 'ab') as err, open(self.stdout_path, 'ab') as out:
                         self.process = subprocess.Popen(
                                 self._command(args), stdin=subprocess.DEVNULL, stdout=out,
