@@ -52,25 +52,34 @@ int fd_store_one(struct fd_store *st, int fd) {
         return 1;
 }
 
+/* FDSTORE=1 for @batch[0..@n) under the next batch name, left in @name.
+ * Returns 1 when they are stored, 0 or -errno when not. */
+static int send_batch(struct fd_store *st, struct child **batch, size_t n, char *name) {
+        int fds[FD_STORE_BATCH_MAX];
+
+        for (size_t i = 0; i < n; i++)
+                fds[i] = batch[i]->young_fd;
+        fd_store_name(name, FD_STORE_NAME_MAX, (int) st->pid, st->seq + 1);
+        int r = notify_fd_store(fds, n, name);
+        if (r <= 0)
+                return r;
+        st->seq++;
+        st->n += (unsigned) n;
+        return 1;
+}
+
 /* One message for @batch[0..@n), as far as the store has room. */
 static void store_batch(struct fd_store *st, struct child **batch, size_t n,
                         void (*stored)(pid_t pid, void *userdata), void *userdata,
                         struct fd_store_shortfall *shortfall) {
-        int fds[FD_STORE_BATCH_MAX];
         char name[FD_STORE_NAME_MAX];
         size_t room = st->max > st->n ? st->max - st->n : 0;
         size_t n_in = n < room ? n : room;
 
         shortfall->n_full += (unsigned) (n - n_in);
         if (n_in > 0) {
-                for (size_t i = 0; i < n_in; i++)
-                        fds[i] = batch[i]->young_fd;
-                fd_store_name(name, sizeof name, (int) st->pid, st->seq + 1);
-                int r = notify_fd_store(fds, n_in, name);
-                if (r > 0) {
-                        st->seq++;
-                        st->n += (unsigned) n_in;
-                } else {
+                int r = send_batch(st, batch, n_in, name);
+                if (r <= 0) {
                         shortfall->n_failed += (unsigned) n_in;
                         shortfall->error = r < 0 ? r : shortfall->error;
                         n_in = 0;
