@@ -1,6 +1,7 @@
 /* Young connections into systemd's fd store, by batches; see fdstore.h. */
 #include "fdstore.h"
 
+#include <poll.h>
 #include <string.h>
 
 #include "fd-util.h"
@@ -68,11 +69,33 @@ static int send_batch(struct fd_store *st, struct child **batch, size_t n, char 
         return 1;
 }
 
+/* A child shuts its connection down before it exits, and it may not have
+ * been reaped yet (a slow exit, or one still in the queue): such a
+ * connection, hung up, has ended and must not go to PID 1. Drops those from
+ * @batch, closing our copies, and returns how many are left. */
+static size_t drop_ended(struct fd_store *st, struct child **batch, size_t n) {
+        struct pollfd fds[FD_STORE_BATCH_MAX];
+        size_t n_left = 0;
+
+        for (size_t i = 0; i < n; i++)
+                fds[i] = (struct pollfd) { .fd = batch[i]->young_fd };
+        if (poll(fds, n, 0) <= 0)
+                return n;
+        for (size_t i = 0; i < n; i++) {
+                if (fds[i].revents & (POLLHUP | POLLERR | POLLNVAL))
+                        forget_young(st, batch[i]);
+                else
+                        batch[n_left++] = batch[i];
+        }
+        return n_left;
+}
+
 /* One message for @batch[0..@n), as far as the store has room. */
 static void store_batch(struct fd_store *st, struct child **batch, size_t n,
                         void (*stored)(pid_t pid, void *userdata), void *userdata,
                         struct fd_store_shortfall *shortfall) {
         char name[FD_STORE_NAME_MAX];
+        n = drop_ended(st, batch, n);
         size_t room = st->max > st->n ? st->max - st->n : 0;
         size_t n_in = n < room ? n : room;
 

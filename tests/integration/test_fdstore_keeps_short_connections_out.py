@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """With an fd store (FDSTORE=64 and a real NOTIFY_SOCKET that keeps what is passed, as PID 1
 does): 300 short connections never reach the store; 40 connections held for a second go in,
-in one or two FDSTORE=1 messages (a name each, never reused), never one message per
-connection; and a stored connection the client ends still ends for it (echo, then EOF), its
+in one or two FDSTORE=1 messages (one per flush period they took to open; a name each,
+never reused), never one message per connection; and a stored connection the client ends still ends for it (echo, then EOF), its
 stored copy hanging up, which is what makes PID 1 drop it."""
 import select
 import time
 
 from echod_test import (Daemon, bound, expect, expect_clean_exit, expect_echo, expect_eof,
-                        recv_exactly, run, wait_until)
+                        SLOWDOWN, recv_exactly, run, wait_until)
 
 N_SHORT = 300
 N_HELD = 40
@@ -20,18 +20,29 @@ def short_connections_stay_out_of_the_store():
                         with daemon.connect(timeout=bound(5)) as sock:
                                 expect_echo(sock, b'short %d' % i)
                 time.sleep(0.6)         # past the age at which a connection is stored
-                expect(daemon.notify.stored() == [],
-                       f'short connections reached the fd store: {daemon.notify.stored()}')
+                # Under valgrind a child takes longer than the store's age to get going
+                # and to end, even for a client that is done at once: allow a few there.
+                n_stored = sum(len(fds) for _, fds in daemon.notify.stored())
+                allowed = 0 if SLOWDOWN == 1 else N_SHORT // 10
+                expect(n_stored <= allowed, f'{n_stored} of {N_SHORT} short connections reached '
+                                            f'the fd store (at most {allowed} may)')
 
+                n_messages_before = len(daemon.notify.stored())
+                started = time.monotonic()
                 held = [daemon.connect(timeout=bound(5)) for _ in range(N_HELD)]
                 for i, sock in enumerate(held):
                         expect_echo(sock, b'held %d' % i)
-                expect(wait_stored(daemon, N_HELD),
+                # One message a flush (every 0.25 s) at most, whatever the number of
+                # connections: two when they all open at once.
+                ticks = int((time.monotonic() - started) / 0.25) + 2
+                expect(wait_stored(daemon, n_stored + N_HELD),
                        f'expected {N_HELD} connections in the store within {bound(2)} s, got '
                        f'{sum(len(fds) for _, fds in daemon.notify.stored())}')
-                messages = daemon.notify.stored()
-                names = [name for name, _ in messages]
-                expect(len(messages) <= 2, f'{N_HELD} connections took {len(messages)} messages')
+                messages = daemon.notify.stored()[n_messages_before:]
+                names = [name for name, _ in daemon.notify.stored()]
+                expect(len(messages) <= min(ticks, N_HELD // 4),
+                       f'{N_HELD} connections, opened in {ticks - 2} flush periods, took '
+                       f'{len(messages)} messages')
                 expect(len(set(names)) == len(names), f'a batch name used twice: {names}')
 
                 # The client ends one: it gets its echo and EOF although the store holds a copy.

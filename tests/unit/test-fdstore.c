@@ -129,7 +129,8 @@ static void add_young(struct children *c, struct fd_store *st, int *peers) {
 }
 
 /* Every connection old enough goes in, FD_STORE_BATCH_MAX to a message,
- * one name a message, never a name twice; the too young stay with us. */
+ * one name a message, never a name twice; the too young stay with us; one
+ * its child already shut down (not reaped yet) has ended: not stored. */
 START_TEST(due_connections_go_in_by_batches_of_253) {
         struct fd_store st;
         struct fd_store_shortfall shortfall;
@@ -143,6 +144,8 @@ START_TEST(due_connections_go_in_by_batches_of_253) {
         add_young(&c, &st, peers);
         ck_assert_uint_eq(st.next_flush_usec, 1000 + FD_STORE_MIN_AGE_USEC);
         int oldest_copy = children_find(&c, 1000)->young_fd;
+        /* 1020 falls in the second batch: the table is scanned by slot, pid & 1023 */
+        ck_assert_int_eq(shutdown(children_find(&c, 1020)->young_fd, SHUT_RDWR), 0);
 
         fd_store_flush(&st, &c, 1500, 1500, count_stored, &n_told, &shortfall);
 
@@ -150,19 +153,19 @@ START_TEST(due_connections_go_in_by_batches_of_253) {
         ck_assert_int_eq(fcntl(oldest_copy, F_GETFD), -1);
         ck_assert_int_eq(errno, EBADF);
         ck_assert_uint_eq(shortfall.n_full + shortfall.n_failed, 0);
-        ck_assert_uint_eq(n_told, N_CONNECTIONS - N_TOO_YOUNG);
-        ck_assert_uint_eq(st.n, N_CONNECTIONS - N_TOO_YOUNG);
+        ck_assert_uint_eq(n_told, N_CONNECTIONS - N_TOO_YOUNG - 1);
+        ck_assert_uint_eq(st.n, N_CONNECTIONS - N_TOO_YOUNG - 1);
         ck_assert_uint_eq(st.n_young, N_TOO_YOUNG);
         ck_assert_uint_eq(st.next_flush_usec, 1500 + FD_STORE_MIN_AGE_USEC);
         for (int i = 0; i < N_CONNECTIONS; i++) {
                 struct child *child = children_find(&c, 1000 + i);
                 bool young = i >= N_CONNECTIONS - N_TOO_YOUNG;
                 ck_assert_int_eq(child->young_fd >= 0, young);
-                ck_assert_int_eq(child->fd_store_name[0] == '\0', young);
+                ck_assert_int_eq(child->fd_store_name[0] == '\0', young || i == 20);
         }
         ck_assert_int_eq(read_message(notify_fd, first, sizeof first), FD_STORE_BATCH_MAX);
         ck_assert_int_eq(read_message(notify_fd, second, sizeof second),
-                         N_CONNECTIONS - N_TOO_YOUNG - FD_STORE_BATCH_MAX);
+                         N_CONNECTIONS - N_TOO_YOUNG - 1 - FD_STORE_BATCH_MAX);
         ck_assert_int_eq(read_message(notify_fd, none, sizeof none), -1);
         ck_assert_str_eq(first, "FDSTORE=1\nFDNAME=echod-conn-4242-1");
         ck_assert_str_eq(second, "FDSTORE=1\nFDNAME=echod-conn-4242-2");
