@@ -31,11 +31,11 @@ static void forget_young(struct fd_store *st, struct child *child) {
         st->n_young--;
 }
 
-void fd_store_child_ended(struct fd_store *st, struct child *child, bool handed_over) {
+void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_open) {
         if (child->young_fd >= 0)
                 forget_young(st, child);
         /* Shut down by its child, the connection leaves the store by itself. */
-        else if (child->fd_store_name[0] != '\0' && !handed_over && st->n > 0)
+        else if (child->fd_store_name[0] != '\0' && !left_open && st->n > 0)
                 st->n--;
 }
 

@@ -41,9 +41,9 @@ void fd_store_resumed(struct fd_store *st, const char *name);
  * the child's young_fd, for a later flush; false when there is no store. */
 bool fd_store_keep_young(struct fd_store *st, usec_t now);
 
-/* @child has exited; @handed_over: it left its connection open for the next
- * instance. Closes the parent's copy of a young connection. */
-void fd_store_child_ended(struct fd_store *st, struct child *child, bool handed_over);
+/* @child has exited; @left_open: without shutting its connection down
+ * (handed over, or killed). Closes the parent's copy of a young connection. */
+void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_open);
 
 /* Stores @fd, a connection no child serves, alone. Returns 1 when stored, 0
  * when there is no store or no room, or -errno. */

@@ -267,6 +267,13 @@ static void read_reports(struct server *s) {
         }
 }
 
+/* Whether a child that exited with @status left its connection open: handed
+ * over (stored, for the next instance), or killed before it could end it. */
+static bool left_open(int status) {
+        return WIFSIGNALED(status) ||
+               (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER);
+}
+
 static void note_child_exit(struct server *s, pid_t pid, int status) {
         struct child child;
         struct in6_addr source;
@@ -281,11 +288,7 @@ static void note_child_exit(struct server *s, pid_t pid, int status) {
         (void) children_forget(&s->children, pid, &child);
         if (limited_source(s, &child.peer, &source))
                 sources_remove(&s->sources, &source);
-        /* Handed over, or killed before it could end it, the connection
-         * stays in the store (for the next instance); any other left it. */
-        fd_store_child_ended(&s->fd_store, &child,
-                             WIFSIGNALED(status) || (WIFEXITED(status) &&
-                                                     WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER));
+        fd_store_child_ended(&s->fd_store, &child, left_open(status));
         s->status_changed = true;
         if (child.reported)
                 log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
