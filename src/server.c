@@ -49,7 +49,7 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
         if (log_enabled(LOG_LEVEL_DEBUG) && pipe2(s->report_fds, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
         s->sockets = *sockets;
-        *sockets = (struct socket_set) { .connection = -1 };
+        *sockets = SOCKET_SET_EMPTY;
         for (size_t i = 0; i < s->sockets.n_stored; i++)
                 fd_store_resumed(&s->fd_store, s->sockets.stored[i].name);
         if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
@@ -173,10 +173,15 @@ static void resume_stored(struct server *s) {
         struct socket_set *set = &s->sockets;
 
         while (set->next_stored < set->n_stored && s->pending.fd < 0 && !s->stopping) {
-                const struct stored_connection *stored = &set->stored[set->next_stored++];
-                struct connection c = { .fd = stored->fd, .peer_len = sizeof c.peer };
+                const char *name;
+                struct connection c = { .fd = sockets_take_stored(set, &name),
+                                        .peer_len = sizeof c.peer };
+                if (c.fd < 0) {
+                        log_warning_errno(c.fd, "cannot take back stored connection %s", name);
+                        continue;
+                }
                 (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
-                snprintf(c.fd_store_name, sizeof c.fd_store_name, "%s", stored->name);
+                snprintf(c.fd_store_name, sizeof c.fd_store_name, "%s", name);
                 spawn_child(s, &c);
         }
 }

@@ -8,6 +8,7 @@
 
 #include "notify.h"
 #include "options.h"
+#include "stash.h"
 
 #define SOCKETS_MAX 64
 
@@ -22,7 +23,7 @@ enum socket_kind {
 
 /* A connection a previous instance put in systemd's fd store. */
 struct stored_connection {
-        int fd;
+        int fd;                         /* -1: in the stash */
         char name[FD_STORE_NAME_MAX];
 };
 
@@ -32,10 +33,15 @@ struct socket_set {
         int datagrams[SOCKETS_MAX];     /* UDP sockets, echoed in the parent */
         size_t n_datagrams;
         int connection;         /* -1: none */
-        /* Connections handed over by the previous instance, resumed in order. */
+        /* Connections handed over by the previous instance, resumed in order;
+         * those in the stash first (all of them, unless it had no room). */
         struct stored_connection *stored;
         size_t n_stored, next_stored;
+        struct stash stash;
 };
+
+/* A set with nothing in it. */
+#define SOCKET_SET_EMPTY ((struct socket_set) { .connection = -1, .stash.fds = { -1, -1 } })
 
 /* What @fd is. Returns an enum socket_kind, or -errno when it cannot be told. */
 int socket_classify(int fd);
@@ -43,5 +49,10 @@ int socket_classify(int fd);
 /* Fills @ret from systemd's fds, --listen or --inetd, as @o says. Returns 0,
  * or -errno after logging why. On failure nothing is left open. */
 int sockets_acquire(const struct options *o, struct socket_set *ret);
+
+/* The next stored connection to resume: its fd (now the caller's), or
+ * -errno when it could not be taken back; its name in *@ret_name either way.
+ * Call only while next_stored < n_stored. */
+int sockets_take_stored(struct socket_set *set, const char **ret_name);
 
 void sockets_close(struct socket_set *set);
