@@ -20,6 +20,10 @@
 /* Connections taken per wake-up of a listener: enough to empty a burst in
  * few poll() calls, few enough that the signalfd is never kept waiting. */
 #define ACCEPT_BATCH 32
+/* Stored connections resumed per turn of the loop: READY=1 need not wait
+ * for thousands of forks after a restart, and new clients and signals are
+ * served meanwhile. */
+#define RESUME_BATCH 64
 /* Datagrams echoed per wake-up of one UDP socket, for the same reason. */
 #define DATAGRAM_BATCH 64
 #define BACKOFF_MIN_MS 100u
@@ -168,11 +172,17 @@ static void spawn_child(struct server *s, struct connection *c) {
 }
 
 /* The connections the previous instance left in the fd store: one child
- * each, as for a new connection, unless fork() fails (then they wait). */
+ * each, as for a new connection, RESUME_BATCH a turn, unless fork() fails
+ * (then they wait). */
+static bool resuming(const struct server *s) {
+        return s->sockets.next_stored < s->sockets.n_stored && s->pending.fd < 0 &&
+               !s->stopping;
+}
+
 static void resume_stored(struct server *s) {
         struct socket_set *set = &s->sockets;
 
-        while (set->next_stored < set->n_stored && s->pending.fd < 0 && !s->stopping) {
+        for (int i = 0; i < RESUME_BATCH && resuming(s); i++) {
                 const char *name;
                 struct connection c = { .fd = sockets_take_stored(set, &name),
                                         .peer_len = sizeof c.peer };
@@ -445,6 +455,8 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         usec_t t = USEC_INFINITY;
         if (s->paused_until_usec > now && !s->stopping)
                 t = earliest(t, s->paused_until_usec);
+        else if (resuming(s))
+                t = now;
         if (s->stopping)
                 t = earliest(t, s->stop_deadline_usec);
         else
@@ -495,7 +507,6 @@ int server_run(struct server *s) {
         if (s->sockets.n_stored > 0)
                 log_info("resuming %zu connection%s kept in the fd store", s->sockets.n_stored,
                          s->sockets.n_stored == 1 ? "" : "s");
-        resume_stored(s);
         format_status(s, text);
         (void) notify_ready(text);
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();
