@@ -29,14 +29,37 @@ struct pump {
         /* Set by a SIGTERM or SIGINT: when to stop reading. 0: none came. */
         usec_t stop_reading_usec;
         bool stored;            /* in systemd's fd store: hand over when stopped */
+        /* With an fd store: bytes are only peeked at, and taken off the
+         * socket once they have been sent back, so that what is not echoed
+         * yet is always in the kernel, never only in this process. */
+        bool keep_in_kernel;
 };
 
 static bool pump_stopped(const struct pump *p) {
         return p->stop_reading_usec != 0;
 }
 
+/* Nothing left to do: nothing more to read and nothing owed. Handing over
+ * with keep_in_kernel, what is owed is still in the socket, for the next
+ * instance: nothing is left to do at once. */
+static bool pump_done(const struct pump *p) {
+        if (p->keep_in_kernel && p->stored && pump_stopped(p))
+                return true;
+        return !p->reading && p->start == p->end;
+}
+
+/* Whether to read now: the buffer has room, and, with keep_in_kernel, is
+ * empty (its bytes are the head of the socket's queue, peeked at again
+ * otherwise). */
+static bool pump_can_read(const struct pump *p) {
+        if (!p->reading)
+                return false;
+        return p->keep_in_kernel ? p->start == p->end : p->end < ECHO_BUFFER_SIZE;
+}
+
 static int pump_read(struct pump *p) {
-        ssize_t n = read(p->fd, p->buf + p->end, ECHO_BUFFER_SIZE - p->end);
+        ssize_t n = recv(p->fd, p->buf + p->end, ECHO_BUFFER_SIZE - p->end,
+                         p->keep_in_kernel ? MSG_PEEK : 0);
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         /* A FIN ends the client's sending, not our reply: what was read is
@@ -44,6 +67,22 @@ static int pump_read(struct pump *p) {
         if (n == 0)
                 p->reading = false;
         p->end += (size_t) n;
+        return 0;
+}
+
+/* With keep_in_kernel: takes the @n bytes at buf[@at], just sent back, off
+ * the socket, where they were only peeked at (reading them over the same,
+ * identical, bytes). */
+static int pump_consume(struct pump *p, size_t at, size_t n) {
+        while (n > 0) {
+                ssize_t k = recv(p->fd, p->buf + at, n, MSG_DONTWAIT);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                at += (size_t) k;
+                n -= (size_t) k;
+        }
         return 0;
 }
 
@@ -55,6 +94,11 @@ static int pump_write(struct pump *p) {
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0)
                         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                if (p->keep_in_kernel) {
+                        int r = pump_consume(p, p->start, (size_t) n);
+                        if (r < 0)
+                                return r;
+                }
                 p->start += (size_t) n;
                 p->bytes += (uint64_t) n;
         }
@@ -95,11 +139,11 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         usec_t now = now_usec();
         if (p->stop_reading_usec > 0 && now >= p->stop_reading_usec)
                 p->reading = false;
-        if (!p->reading && p->start == p->end)
-                return 0;       /* done: nothing more to read or owe */
+        if (pump_done(p))
+                return 0;
 
-        bool has_space = p->end < ECHO_BUFFER_SIZE;
-        short events = (short) ((p->reading && has_space ? POLLIN : 0) |
+        bool can_read = pump_can_read(p);
+        short events = (short) ((can_read ? POLLIN : 0) |
                                 (p->start < p->end ? POLLOUT : 0));
         struct pollfd fds[2] = {
                 { .fd = p->fd, .events = events },
@@ -116,7 +160,7 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         uint64_t before_out = p->bytes;
         bool was_reading = p->reading;
         /* POLLHUP/POLLERR: let read or send report what happened. */
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && p->reading && has_space) {
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && can_read) {
                 r = pump_read(p);
                 if (r < 0)
                         return r;
@@ -167,14 +211,17 @@ static void linger_until_acknowledged(struct pump *p) {
         }
 }
 
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *ret_bytes) {
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
+              uint64_t *ret_bytes) {
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
          * its bytes pass through: most connections use one of the sixteen. */
         /* cppcheck-suppress unassignedVariable ; read() fills it through p.buf */
         static char buffer[ECHO_BUFFER_SIZE];
         struct pump p = { .fd = fd, .buf = buffer, .reading = true,
-                          .last_progress_usec = now_usec(), .stored = stored };
+                          .last_progress_usec = now_usec(),
+                          .stored = store == ECHO_STORE_STORED,
+                          .keep_in_kernel = store != ECHO_STORE_NONE };
         int r = 0;
 
         int flags = fcntl(fd, F_GETFL);
@@ -187,7 +234,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *re
         if (r >= 0)
                 r = pump_write(&p);
 
-        while (r >= 0 && (p.reading || p.start < p.end))
+        while (r >= 0 && !pump_done(&p))
                 r = pump_step(&p, signal_fd, idle_usec);
 
         *ret_bytes = p.bytes;
@@ -208,9 +255,9 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *re
         return ECHO_STOPPED;
 }
 
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool stored,
-                    uint64_t *ret_bytes) {
-        int r = echo_pump(c->fd, signal_fd, idle_usec, stored, ret_bytes);
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
+                    enum echo_store store, uint64_t *ret_bytes) {
+        int r = echo_pump(c->fd, signal_fd, idle_usec, store, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
@@ -271,7 +318,10 @@ noreturn void echo_child(struct connection *c, const struct echo_child_setup *se
         (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
-        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->stored, &bytes);
+        enum echo_store store = setup->stored     ? ECHO_STORE_STORED
+                                : setup->fd_store ? ECHO_STORE_LATER
+                                                  : ECHO_STORE_NONE;
+        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, store, &bytes);
         if (setup->report_fd >= 0)
                 report_to_parent(setup->report_fd, r, bytes);
         _exit(r < 0                   ? CHILD_EXIT_FAILED

@@ -19,22 +19,35 @@
 #define ECHO_STOPPED 1
 #define ECHO_HANDED_OVER 2
 
+/* What systemd's fd store means for a connection's pump. With a store, the
+ * pump only peeks at the bytes it reads and takes them off the socket once
+ * it has sent them back: the bytes not echoed yet are always in the kernel,
+ * so that a child killed at any moment (systemd kills what is left of the
+ * service right after its main process died) loses none of them, and the
+ * next instance echoes them. */
+enum echo_store {
+        ECHO_STORE_NONE,        /* no fd store */
+        ECHO_STORE_LATER,       /* a store; a SIGNAL_STORED says the connection is in it */
+        ECHO_STORE_STORED,      /* in the store already */
+};
+
 /* Echoes everything read from @fd back to it, and returns once:
  * - the client closed its sending half and got every byte back: 0;
  * - a SIGTERM or SIGINT arrived on @signal_fd (-1: none) and what was read
  *   has been written back. If the connection is in systemd's fd store
- *   (@stored, or a SIGNAL_STORED came on @signal_fd), the next instance
- *   goes on with it: reading stops at once and the connection is left
- *   open, ECHO_HANDED_OVER. Otherwise reading goes on for
- *   ECHO_STOP_GRACE_USEC, for bytes in flight, and the connection is shut
- *   down, ECHO_STOPPED;
+ *   (ECHO_STORE_STORED, or a SIGNAL_STORED came on @signal_fd), the next
+ *   instance goes on with it: reading stops at once, what is not echoed
+ *   yet stays in the socket, and the connection is left open,
+ *   ECHO_HANDED_OVER. Otherwise reading goes on for ECHO_STOP_GRACE_USEC,
+ *   for bytes in flight, and the connection is shut down, ECHO_STOPPED;
  * - nothing moved for @idle_usec (0: never): -ETIMEDOUT;
  * - the connection failed: -errno, e.g. -ECONNRESET or -EPIPE.
  * Unless handed over, the connection is shut down both ways at the end,
  * since others (the parent, PID 1) may hold copies of it and the client
  * must see the end now. @fd is made non-blocking. The bytes echoed go to
  * @ret_bytes in every case. */
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, bool stored, uint64_t *ret_bytes);
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
+              uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
@@ -50,8 +63,8 @@ struct connection {
 
 /* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
  * returned, and the bytes echoed in @ret_bytes. */
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec, bool stored,
-                    uint64_t *ret_bytes);
+int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
+                    enum echo_store store, uint64_t *ret_bytes);
 
 /* A child's exit status: a handed-over connection stays in the fd store for
  * the next instance; any other has left it. */

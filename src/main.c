@@ -26,8 +26,8 @@ static int serve_one_connection(struct socket_set *sockets, int signal_fd,
 
         sockets->connection = -1;
         (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
-        int r = echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC, false,
-                                &bytes);
+        int r = echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC,
+                                ECHO_STORE_NONE, &bytes);
         log_connection_closed((struct sockaddr *) &c.peer, c.peer_len, bytes, now_usec() - start,
                               r, getpid());
         return EXIT_SUCCESS;

@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "src/echo.h"
@@ -91,7 +92,7 @@ START_TEST(half_close_still_gets_every_byte_back) {
         ck_assert_int_eq(write(s[0], msg, sizeof msg), sizeof msg);
         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, false, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes), 0);
 
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), sizeof msg);
         ck_assert_mem_eq(buf, msg, sizeof msg);
@@ -114,7 +115,7 @@ START_TEST(partial_writes_lose_nothing) {
                             .echoed = malloc(len) };
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, false, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes), 0);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(c.n_echoed, len);
@@ -148,7 +149,7 @@ START_TEST(interrupted_system_calls_are_resumed) {
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
         ck_assert_int_eq(setitimer(ITIMER_REAL, &every_100us, NULL), 0);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, false, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes);
 
         setitimer(ITIMER_REAL, &off, NULL);
         pthread_join(thread, NULL);
@@ -167,7 +168,8 @@ START_TEST(silent_client_times_out) {
         uint64_t bytes;
 
         make_pair(s);
-        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, false, &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, ECHO_STORE_NONE,
+                          &bytes), -ETIMEDOUT);
         ck_assert_uint_eq(bytes, 0);
         close(s[0]);
         close(s[1]);
@@ -185,7 +187,8 @@ START_TEST(client_that_never_reads_times_out) {
         ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
         while (send(s[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
                 ;
-        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, false, &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, ECHO_STORE_NONE,
+                          &bytes), -ETIMEDOUT);
         close(s[0]);
         close(s[1]);
 }
@@ -202,7 +205,7 @@ START_TEST(client_gone_ends_the_pump) {
         ck_assert_int_eq(write(s[0], chunk, sizeof chunk), sizeof chunk);
         close(s[0]);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, false, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes);
 
         ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "pump returned %d", r);
         close(s[1]);
@@ -246,7 +249,8 @@ START_TEST(sigterm_returns_what_was_read_then_ends) {
         struct stopper st = { .fd = s[0], .echoed = malloc(len + 1), .size = len + 1 };
         ck_assert_int_eq(pthread_create(&thread, NULL, stopper_run, &st), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes), ECHO_STOPPED);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_NONE,
+                          &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(st.n_echoed, len);    /* then end of stream, not more */
@@ -289,7 +293,8 @@ START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
         ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes), ECHO_STOPPED);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_NONE,
+                          &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), 4);
@@ -313,7 +318,8 @@ START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
         ck_assert_int_eq(write(s[0], "early", 5), 5);
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, true, &bytes), ECHO_HANDED_OVER);
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_STORED,
+                          &bytes), ECHO_HANDED_OVER);
 
         ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
         ck_assert_mem_eq(buf, "early", 5);
@@ -353,7 +359,7 @@ START_TEST(a_connection_stored_later_is_handed_over) {
                 ck_assert_int_eq(kill(getpid(), orders[i][1]), 0);
                 ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, false, &bytes),
+                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_LATER, &bytes),
                                  ECHO_HANDED_OVER);
 
                 pthread_join(thread, NULL);
@@ -387,7 +393,7 @@ START_TEST(the_end_reaches_the_client_while_a_copy_is_held) {
                         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
                 }
 
-                int r = echo_pump(s[1], -1, idle[i], false, &bytes);
+                int r = echo_pump(s[1], -1, idle[i], ECHO_STORE_NONE, &bytes);
                 close(s[1]);
 
                 ck_assert_int_eq(r, i == 0 ? 0 : -ETIMEDOUT);
@@ -398,6 +404,64 @@ START_TEST(the_end_reaches_the_client_while_a_copy_is_held) {
                 close(copy);
                 close(s[0]);
         }
+}
+END_TEST
+
+/* Reads what is there now, without waiting, into @buf; returns how much. */
+static size_t read_available(int fd, char *buf, size_t size) {
+        size_t got = 0;
+        ssize_t n;
+        while (got < size && (n = recv(fd, buf + got, size - got, MSG_DONTWAIT)) > 0)
+                got += (size_t) n;
+        return got;
+}
+
+/* With an fd store, a pump killed at any moment (systemd kills what is left
+ * of the service right after its main process died) loses no byte: those
+ * not echoed yet are still in the socket, for the next instance. Here the
+ * client sends without reading, so the pump is stuck with bytes it cannot
+ * write back when it is killed; a copy of the server's end (PID 1's, in
+ * life) still has every byte not echoed, in order. */
+START_TEST(with_a_store_a_killed_pump_loses_nothing) {
+        const size_t len = 1 << 20;
+        char *data = random_bytes(len);
+        char *echoed = malloc(len), *left = malloc(len);
+        size_t sent = 0;
+        int s[2];
+
+        make_pair(s);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                uint64_t bytes;
+                close(s[0]);
+                (void) echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_LATER, &bytes);
+                _exit(0);
+        }
+        for (int i = 0; i < 100 && sent < len; i++) {  /* until both ways are full */
+                ssize_t n = send(s[0], data + sent, len - sent, MSG_DONTWAIT);
+                if (n > 0)
+                        sent += (size_t) n;
+                else
+                        usleep(10 * 1000);
+        }
+        ck_assert_uint_lt(sent, len);
+        usleep(100 * 1000);
+
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+
+        size_t n_echoed = read_available(s[0], echoed, len);
+        size_t n_left = read_available(s[1], left, len);
+        ck_assert_uint_gt(n_echoed, 0);
+        ck_assert_uint_eq(n_echoed + n_left, sent);
+        ck_assert_mem_eq(echoed, data, n_echoed);
+        ck_assert_mem_eq(left, data + n_echoed, n_left);
+        free(data);
+        free(echoed);
+        free(left);
+        close(s[0]);
+        close(s[1]);
 }
 END_TEST
 
@@ -416,6 +480,7 @@ int main(void) {
         tcase_add_test(tc, hand_over_leaves_the_connection_open_and_unread_bytes_queued);
         tcase_add_test(tc, a_connection_stored_later_is_handed_over);
         tcase_add_test(tc, the_end_reaches_the_client_while_a_copy_is_held);
+        tcase_add_test(tc, with_a_store_a_killed_pump_loses_nothing);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
