@@ -18,11 +18,15 @@ in e2e_lib.py. To add a check: write `def check_something(c):` in the module
 of its concern and put it in that module's CHECKS where it belongs. CHECKS
 below says in which order the modules run, in one container.
 
-Usage: e2e.py SOURCE_DIR
-The package is $ECHOD_DEB, or built from SOURCE_DIR (dpkg-buildpackage, tests
-off) when that is unset. The package upgraded to is always built from
-SOURCE_DIR, with version UPGRADE_VERSION: with $ECHOD_DEB naming an older
-release, the test upgrades from that release to this tree. Exit status: 0
+Usage: [ECHOD_RELEASE=trixie] e2e.py SOURCE_DIR
+On the host's Debian release, the container is an overlay of /; on another
+($ECHOD_RELEASE), of a root debootstrapped and cached by debian-root, whose
+own toolchain, lintian and systemd-nspawn build, check and boot the package
+(in-root). The package is $ECHOD_DEB, or built from SOURCE_DIR
+(dpkg-buildpackage, tests off, lintian clean) when that is unset. The package
+upgraded to is always built from SOURCE_DIR, with version UPGRADE_VERSION:
+with $ECHOD_DEB naming an older release, the test upgrades from that release
+to this tree. Exit status: 0
 pass, 1 fail, 77 skip (not root, no systemd-nspawn, port 7 busy, ...).
 """
 
@@ -41,8 +45,8 @@ import e2e_restarts
 import e2e_udp
 import e2e_upgrades
 from e2e_lib import (
-    FAILURES, PORT, SKIP, UPGRADE_VERSION, Container, local_ports, log, port_listening)
-from e2e_packaging import build_deb
+    FAILURES, PORT, SKIP, Container, Release, host_release, local_ports, log, port_listening)
+from e2e_packaging import packages
 
 # Every check, in the order a user meets them. The order matters where one
 # module leaves what the next finds: e2e_journal turns debug logging on in
@@ -92,11 +96,13 @@ def main(argv):
 
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="echod-e2e.")
-    container = Container(scratch, source_dir)
+    release = Release(os.environ.get("ECHOD_RELEASE") or host_release())
+    container = Container(scratch, source_dir, release)
     try:
-        deb = os.environ.get("ECHOD_DEB") or build_deb(source_dir, scratch)
-        upgrade_deb = build_deb(source_dir, scratch, UPGRADE_VERSION)
-        log(f"package: {deb}, upgraded to {upgrade_deb}")
+        release.prepare()
+        deb, upgrade_deb = packages(release, source_dir, scratch)
+        deb = os.environ.get("ECHOD_DEB") or deb
+        log(f"Debian {release.name}: package {deb}, upgraded to {upgrade_deb}")
         container.mount()
         os.makedirs(os.path.join(container.root, "srv", "echod-e2e"))
         shutil.copy(deb, os.path.join(container.root, "srv", "echod-e2e", "echod.deb"))
@@ -122,7 +128,7 @@ def main(argv):
     finally:
         container.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    log(f"pass: end-to-end in {time.monotonic() - started:.0f} s")
+    log(f"pass: end-to-end on Debian {release.name} in {time.monotonic() - started:.0f} s")
     return 0
 
 

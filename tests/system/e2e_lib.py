@@ -94,6 +94,51 @@ def run(cmd, timeout=120, check_status=True, **kwargs):
     return result
 
 
+# Where the container's Debian comes from.
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def host_release():
+    """The host's Debian codename (bookworm, trixie), from /etc/os-release."""
+    with open("/etc/os-release") as f:
+        fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    return fields.get("VERSION_CODENAME", "").strip('"')
+
+
+class Release:
+    """A Debian release to build the package on and boot in a container. The
+    host's own release is an overlay of / with the host's tools. Another is a
+    root that debian-root debootstraps and caches, whose own tools
+    (dpkg-buildpackage, lintian, systemd-nspawn) run in it through in-root, so
+    that the package is built, checked and booted as on that release. A path
+    given in @binds appears at the same path inside."""
+
+    def __init__(self, name):
+        self.name = name
+        self.host = name == host_release()
+        self.root = "/" if self.host else None
+
+    def prepare(self):
+        """Makes or refreshes the cached root: minutes the first time."""
+        if not self.host:
+            made = run([os.path.join(TESTS_DIR, "debian-root"), self.name], timeout=1800)
+            self.root = made.stdout.strip()
+            if made.stderr:
+                log(made.stderr.rstrip())
+
+    def command(self, cmd, binds=()):
+        if self.host:
+            return list(cmd)
+        args = [os.path.join(TESTS_DIR, "in-root"), self.root]
+        for path in binds:
+            args += ["--bind", f"{path}:{path}"]
+        return args + ["--", *cmd]
+
+    def run(self, cmd, binds=(), **kwargs):
+        return run(self.command(cmd, binds), **kwargs)
+
+
 # The host side: which ports are open. The container shares our network
 # namespace, so its sockets show here too.
 
@@ -116,13 +161,15 @@ def port_listening():
 
 
 class Container:
-    """A systemd booted in systemd-nspawn over an overlay of /; every command
+    """A systemd booted in systemd-nspawn over an overlay of @release's root
+    (the host's / or a cached one), with that release's nspawn; every command
     runs inside through nsenter. close() undoes everything, on every path.
     @source_dir is the tree the package was built from."""
 
-    def __init__(self, scratch, source_dir):
+    def __init__(self, scratch, source_dir, release):
         self.scratch = scratch
         self.source_dir = source_dir
+        self.release = release
         self.root = os.path.join(scratch, "root")
         self.nspawn = None
         self.leader = None
@@ -132,32 +179,41 @@ class Container:
         for d in ("upper", "work", "root"):
             os.makedirs(os.path.join(self.scratch, d))
         run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir=/,upperdir={self.scratch}/upper,workdir={self.scratch}/work",
+             f"lowerdir={self.release.root},upperdir={self.scratch}/upper,"
+             f"workdir={self.scratch}/work",
              self.root])
         self.mounted = True
+        if not self.release.host:
+            # The container would share its machine ID with the root that
+            # runs nspawn, which then refuses to link its journal: let its
+            # systemd make up one of its own.
+            with open(os.path.join(self.root, "etc", "machine-id"), "w"):
+                pass
 
     def boot(self):
         self.console = open(os.path.join(self.scratch, "console.log"), "w")
         # basic.target and masked timers: the host's enabled services (which
         # would share its network) and apt's timers stay off.
-        self.nspawn = subprocess.Popen(
+        # in-root execs nspawn: its PID stays the one Popen knows.
+        self.nspawn = subprocess.Popen(self.release.command(
             ["systemd-nspawn", "-D", self.root, "--register=no", "--keep-unit",
              "-M", MACHINE, "-b", "--console=passive", "--",
              "systemd.firstboot=off", "systemd.unit=basic.target",
-             "systemd.mask=timers.target"],
+             "systemd.mask=timers.target"], binds=[self.scratch]),
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
         # The first child of nspawn is a short-lived helper: wait for systemd.
         self.leader = wait_for(self.find_leader, 30)
         if not self.leader:
             raise AssertionError("the container's systemd did not start\n" + self.console_log())
         # Until systemd has set up its private socket, systemctl cannot ask
-        # it anything: retry while it answers nothing.
+        # it anything: retry while it answers nothing, or (systemd 257)
+        # "offline" because /run/systemd/system is not there yet.
         def system_state():
             result = self.run("systemctl", "is-system-running", "--wait",
                               check_status=False, timeout=90)
             self.last_answer = result.stdout + result.stderr
-            return result.stdout.strip()
-        state = wait_for(system_state, 90, 0.2)
+            return result.stdout.strip() not in ("", "offline") and result.stdout.strip()
+        state = wait_for(system_state, 90, 0.2) or self.last_answer.strip()
         if state not in ("running", "degraded"):
             raise AssertionError(f"the container's systemd is {state!r}: {self.last_answer}\n"
                                  + self.console_log())

@@ -42,6 +42,15 @@ def fd_store_log(c, cursor):
     return events
 
 
+def journal_since(c, cursor):
+    """For a failure: what PID 1 and everyone logged since @cursor (once, on
+    systemd 257, PID 1's debug lines did not show up in time)."""
+    return ("PID 1 since:\n" + c.run("journalctl", "--no-pager", "-o", "cat", "_PID=1",
+                                     f"--after-cursor={cursor}").stdout[-1500:] +
+            "\nall since:\n" + c.run("journalctl", "--no-pager", "-o", "short-monotonic",
+                                      f"--after-cursor={cursor}", "-n", "15").stdout)
+
+
 def check_restart_under_load(c):
     """Clients keep connecting while the service restarts three times: the
     socket stays open in PID 1, so no client may notice."""
@@ -92,10 +101,11 @@ def check_restarts_keep_connections(c):
                 return [name for event, name in fd_store_log(c, cursor) if event == "added"]
             names = wait_for(lambda: len(stored_names()) >= n and stored_names(), 5) or []
             batches = sorted(set(names))
-            check(len(names) == n and len(batches) <= 4 and all(
-                  x.startswith(f"{FD_NAME_PREFIX}{pid}-") for x in names),
-                  f"echod {pid} puts the {n} connections in the fd store by batches: "
-                  f"{len(names)} fds under {len(batches)} names ({batches[:2]}...)", str(names))
+            stored = len(names) == n and len(batches) <= 4 and all(
+                x.startswith(f"{FD_NAME_PREFIX}{pid}-") for x in names)
+            check(stored, f"echod {pid} puts the {n} connections in the fd store by batches: "
+                  f"{len(names)} fds under {len(batches)} names ({batches[:2]}...)",
+                  "" if stored else f"{names}\n" + journal_since(c, cursor))
 
             with connect() as closer:
                 closer.sendall(b"bye")
