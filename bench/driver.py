@@ -103,7 +103,9 @@ def make_servers(args, bin_dir):
         Server("epoll", [os.path.join(bin_dir, "echo-epoll"), "127.0.0.1:{port}"],
                "bench/echo-epoll.c: one thread, epoll, no fork (the ceiling)"),
         Server("sketch", [os.path.join(bin_dir, "echo-sketch"), "127.0.0.1:{port}"],
-               "bench/echo-sketch.c: accept + fork, 1 KiB blocking loop"),
+               "bench/echo-sketch.c: accept + fork, 1 KiB blocking loop, SIGCHLD ignored"),
+        Server("sketch-reap", [os.path.join(bin_dir, "echo-sketch-reap"), "127.0.0.1:{port}"],
+               "bench/echo-sketch.c -DSKETCH_REAP: the same, reaping in a SIGCHLD handler"),
         Server("xinetd", [args.xinetd, "-dontfork", "-f", "{config}",
                           "-pidfile", "/run/echod-bench-xinetd.pid"],
                "xinetd internal echo", fixed_port=INETD_PORT,
@@ -438,8 +440,9 @@ def targets(results, servers, args):
     rows = []
     for c in args.crr:
         load = "crr c=%d" % c
-        rows.append(("crr C=%d: ≥ 1.3× sketch" % c,
-                     [judged(ratio(b, load, "sketch"), lambda v: v >= 1.3) for b in builds]))
+        for sketch in ("sketch", "sketch-reap"):
+            rows.append(("crr C=%d: ≥ 1.3× %s" % (c, sketch),
+                         [judged(ratio(b, load, sketch), lambda v: v >= 1.3) for b in builds]))
         rows.append(("crr C=%d: ≥ 3× openbsd-inetd" % c,
                      [judged(ratio(b, load, "openbsd-inetd"), lambda v: v >= 3) for b in builds]))
     rows.append(("stream: ≥ 1.0× epoll",

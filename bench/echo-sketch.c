@@ -1,9 +1,13 @@
 /* echo-sketch: the design echod started from, kept as a yardstick. The
  * parent accepts and forks; the child echoes through a 1 KiB buffer with a
- * blocking read/write loop and exits; SIGCHLD is ignored so the kernel
- * reaps. Only its bug is fixed: the sketch closed the listening socket in
- * the parent after the first fork (so one client was ever served), where
- * the child is the one that must drop it. */
+ * blocking read/write loop and exits. Only its bug is fixed: the sketch
+ * closed the listening socket in the parent after the first fork (so one
+ * client was ever served), where the child is the one that must drop it.
+ *
+ * Built twice. echo-sketch ignores SIGCHLD, so the kernel reaps.
+ * echo-sketch-reap (-DSKETCH_REAP) is the original as it was: a SIGCHLD
+ * handler reaps with waitpid(), its loop fixed as its listener bug is (the
+ * original reaped one child per signal, and pending SIGCHLDs merge). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,7 +16,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#ifdef SKETCH_REAP
+static void reap(int signo) {
+        int saved_errno = errno;
+
+        (void) signo;
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+                ;
+        errno = saved_errno;
+}
+#endif
 
 static void echo(int fd) {
         char buf[1024];
@@ -50,7 +66,11 @@ int main(int argc, char *argv[]) {
                 perror("echo-sketch");
                 return 1;
         }
+#ifdef SKETCH_REAP
+        signal(SIGCHLD, reap);  /* glibc's signal(): SA_RESTART, so accept() goes on */
+#else
         signal(SIGCHLD, SIG_IGN);
+#endif
         for (;;) {
                 int fd = accept(listener, NULL, NULL);
                 if (fd < 0)
