@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "echo.h"
+#include "lean.h"
 #include "log.h"
 #include "options.h"
 #include "server.h"
@@ -51,7 +52,11 @@ static int serve(const struct options *o) {
                 log_error(-ENOMEM, "out of memory");
                 return EXIT_FAILURE;
         }
-        int r = server_run(&server);
+        /* Before the first fork: every child is then born without them. */
+        int r = lean_trim_libraries();
+        if (r < 0)
+                log_warning_errno(r, "cannot leave libsystemd out of forked children, ignoring");
+        r = server_run(&server);
         server_free(&server);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,26 @@
+/* The lean child: what a connection's child never runs is left out of its
+ * address space. libsystemd, and the libraries only it pulls in, are the
+ * parent's alone (it speaks to systemd and the journal; a child never does),
+ * so they are marked MADV_DONTFORK once, before the first fork: a fork then
+ * neither copies their mappings and page-table entries nor tears them down
+ * at the child's exit. The parent's tables are kept out the same way, by
+ * parent-only.h.
+ *
+ * The price is a rule: the child's path (echo.c, from echo_child() to
+ * _exit()) must never call into those libraries, directly or through
+ * log.c, or it takes SIGSEGV. The fork itself must be _Fork(): fork() runs
+ * the atfork handlers in the child, and libsystemd registers one. tests/integration/test_child_maps_are_lean.py
+ * reads a live child's /proc/PID/maps, and tests/unit/child-calls.py checks
+ * what echo.c calls. */
+#pragma once
+
+#include <stdbool.h>
+
+/* Whether the shared object at @path (as the dynamic linker names it) is one
+ * the child never uses. Pure: by file name. */
+bool lean_object_is_parent_only(const char *path);
+
+/* Marks every mapping of every parent-only object MADV_DONTFORK. Returns the
+ * number of objects marked, or -errno (then some may be marked: harmless);
+ * -ENOEXEC, marking nothing, for a program not linked with -z now. */
+int lean_trim_libraries(void);

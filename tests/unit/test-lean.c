@@ -1,0 +1,86 @@
+/* Which libraries the child is born without, and that a real fork leaves
+ * them out. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "src/lean.h"
+#include "unit.h"
+
+START_TEST(libsystemd_and_what_only_it_links_are_parent_only) {
+        static const char *const parent_only[] = {
+                "/usr/lib/x86_64-linux-gnu/libsystemd.so.0.35.0", "/lib/libsystemd.so.0",
+                "libcap.so.2", "/usr/lib/x86_64-linux-gnu/libgcrypt.so.20.4.1",
+                "libgpg-error.so.0", "liblzma.so.5", "libzstd.so.1", "liblz4.so.1",
+        };
+        for (size_t i = 0; i < sizeof parent_only / sizeof parent_only[0]; i++)
+                ck_assert_msg(lean_object_is_parent_only(parent_only[i]), "%s", parent_only[i]);
+}
+END_TEST
+
+/* The child runs libc through the loader; sanitizer runtimes intercept its
+ * calls; a name that merely starts alike is another library. */
+START_TEST(what_the_child_runs_stays) {
+        static const char *const kept[] = {
+                "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2",
+                "linux-vdso.so.1", "", "libasan.so.8", "libubsan.so.1",
+                "/usr/lib/libcapstone.so.4", "/usr/lib/libsystemd-shared-252.so",
+                "/opt/libsystemd.so.0/libc.so.6",
+        };
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+                ck_assert_msg(!lean_object_is_parent_only(kept[i]), "%s", kept[i]);
+}
+END_TEST
+
+/* Returns the number of parent-only objects in /proc/self/maps. */
+static int count_parent_only_mappings(void) {
+        char line[4096];
+        int n = 0;
+        FILE *f = fopen("/proc/self/maps", "re");
+
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f)) {
+                char *path = strchr(line, '/');
+                if (!path)
+                        continue;
+                path[strcspn(path, "\n")] = '\0';
+                if (lean_object_is_parent_only(path))
+                        n++;
+        }
+        fclose(f);
+        return n;
+}
+
+/* _Fork(), as the daemon forks: fork() would run libsystemd's atfork
+ * handler (it resets a cached PID) in a child that no longer maps it. */
+START_TEST(a_forked_child_maps_none_of_them) {
+        int status;
+
+        (void) sd_booted();     /* libsystemd stays mapped, whatever the linker's --as-needed */
+        ck_assert_int_gt(count_parent_only_mappings(), 0);
+        ck_assert_int_gt(lean_trim_libraries(), 0);
+
+        pid_t pid = _Fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+                _exit(count_parent_only_mappings() == 0 ? 0 : 1);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        ck_assert_int_gt(count_parent_only_mappings(), 0);      /* the parent keeps them */
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("lean");
+        TCase *tc = tcase_create("lean");
+        tcase_add_test(tc, libsystemd_and_what_only_it_links_are_parent_only);
+        tcase_add_test(tc, what_the_child_runs_stays);
+        tcase_add_test(tc, a_forked_child_maps_none_of_them);
+        suite_add_tcase(s, tc);
+        return run_suite(s);
+}
