@@ -314,8 +314,11 @@ noreturn void echo_child(struct connection *c, const struct echo_child_setup *se
         close_inherited_fds(keep, sizeof keep / sizeof keep[0]);
         if (setup->fd_store)
                 stop_with_parent(setup->parent_pid);
-        /* Only the main process speaks to systemd (NotifyAccess=main). */
-        (void) unsetenv("NOTIFY_SOCKET");
+        /* Only the main process speaks to systemd (NotifyAccess=main).
+         * getenv() first: unsetenv() takes libc's environment lock, a write
+         * that costs every child a copy of the page it is on. */
+        if (getenv("NOTIFY_SOCKET"))
+                (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
         enum echo_store store = setup->stored     ? ECHO_STORE_STORED
