@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <link.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* libsystemd 252 and what it links on Debian 12 (ldd). A library missing
@@ -99,4 +102,14 @@ int lean_trim_libraries(void) {
 
         (void) dl_iterate_phdr(trim_object, &t);
         return t.error < 0 ? t.error : t.n_trimmed;
+}
+
+pid_t lean_fork(void) {
+#ifdef SYS_clone3
+        struct clone_args args = { .exit_signal = SIGCHLD };
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0 || errno != ENOSYS)
+                return (pid_t) pid;
+#endif
+        return _Fork();
 }

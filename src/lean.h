@@ -15,6 +15,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Whether the shared object at @path (as the dynamic linker names it) is one
  * the child never uses. Pure: by file name. */
@@ -24,3 +25,14 @@ bool lean_object_is_parent_only(const char *path);
  * number of objects marked, or -errno (then some may be marked: harmless);
  * -ENOEXEC, marking nothing, for a program not linked with -z now. */
 int lean_trim_libraries(void);
+
+/* fork(2) as the kernel does it, and nothing more: clone3() with only
+ * exit_signal = SIGCHLD, no CLONE_VM, a child with its own copy of
+ * everything. glibc's _Fork() also has the kernel write the child's TID into
+ * its thread block (CLONE_CHILD_SETTID), registers its robust-mutex list
+ * again and resets abort()'s lock: one more syscall and two more pages every
+ * child copies, for thread and robust-mutex bookkeeping a child that runs
+ * echo.c and _exit()s never uses (glibc asks the kernel for the TID when it
+ * needs it, as in raise()). Falls back to _Fork() where clone3() is ENOSYS
+ * (old kernels, valgrind, some seccomp filters). Returns as fork() does. */
+pid_t lean_fork(void);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "lean.h"
 #include "log.h"
 #include "notify.h"
 #include "signals.h"
@@ -141,11 +142,12 @@ static void remember_child(struct server *s, pid_t pid, struct connection *c) {
 
 /* Fork one child for @c. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
-        /* _Fork(), not fork(): a real fork, minus what fork() adds for
-         * threads and atfork handlers, which echod has neither of. fork()
-         * resets the stdio, loader and atfork locks in the child, writing
-         * pages that every child would then copy. */
-        pid_t pid = _Fork();
+        /* Not fork(): a real fork, minus what fork() adds for threads and
+         * atfork handlers, which echod has neither of (fork() resets the
+         * stdio, loader and atfork locks in the child, writing pages every
+         * child copies, and would run libsystemd's atfork handler, which the
+         * child does not map); see lean_fork() for what it drops further. */
+        pid_t pid = lean_fork();
         if (pid == 0)
                 echo_child(c, &(struct echo_child_setup) {
                         .report_fd = s->report_fds[1],

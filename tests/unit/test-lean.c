@@ -55,7 +55,7 @@ static int count_parent_only_mappings(void) {
         return n;
 }
 
-/* _Fork(), as the daemon forks: fork() would run libsystemd's atfork
+/* lean_fork(), as the daemon forks: fork() would run libsystemd's atfork
  * handler (it resets a cached PID) in a child that no longer maps it. */
 START_TEST(a_forked_child_maps_none_of_them) {
         int status;
@@ -64,7 +64,7 @@ START_TEST(a_forked_child_maps_none_of_them) {
         ck_assert_int_gt(count_parent_only_mappings(), 0);
         ck_assert_int_gt(lean_trim_libraries(), 0);
 
-        pid_t pid = _Fork();
+        pid_t pid = lean_fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0)
                 _exit(count_parent_only_mappings() == 0 ? 0 : 1);
@@ -75,12 +75,33 @@ START_TEST(a_forked_child_maps_none_of_them) {
 }
 END_TEST
 
+/* A real fork: the child has its own copy of memory, its own PID, and the
+ * parent reaps it with the status it gave. */
+START_TEST(lean_fork_makes_a_child_with_its_own_memory) {
+        static volatile int written_by_child = 0;
+        int status;
+
+        pid_t parent = getpid();
+        pid_t pid = lean_fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                written_by_child = 1;
+                _exit(getpid() != parent && getppid() == parent ? 42 : 1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 42);
+        ck_assert_int_eq(written_by_child, 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("lean");
         TCase *tc = tcase_create("lean");
         tcase_add_test(tc, libsystemd_and_what_only_it_links_are_parent_only);
         tcase_add_test(tc, what_the_child_runs_stays);
         tcase_add_test(tc, a_forked_child_maps_none_of_them);
+        tcase_add_test(tc, lean_fork_makes_a_child_with_its_own_memory);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
