@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -112,4 +113,17 @@ pid_t lean_fork(void) {
                 return (pid_t) pid;
 #endif
         return _Fork();
+}
+
+int lean_unregister_rseq(void) {
+        if (__rseq_size == 0)
+                return 0;
+        struct rseq *area = (struct rseq *) ((char *) __builtin_thread_pointer() + __rseq_offset);
+        /* The kernel wants the length registered: glibc registers the
+         * whole struct rseq (32 bytes), though __rseq_size says 20, the
+         * part with fields the kernel fills. */
+        size_t len = __rseq_size > sizeof *area ? __rseq_size : sizeof *area;
+        if (syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
+                return -errno;
+        return 0;
 }

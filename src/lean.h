@@ -26,6 +26,15 @@ bool lean_object_is_parent_only(const char *path);
  * -ENOEXEC, marking nothing, for a program not linked with -z now. */
 int lean_trim_libraries(void);
 
+/* Unregisters the restartable-sequences area glibc registers for the main
+ * thread. The kernel writes that area (in the thread block) on the way back
+ * to user space after a preemption or a migration, in the parent and in every
+ * child alike, so each child ends up owning a copy of that page; echod uses
+ * no rseq (glibc only for sched_getcpu(), which falls back to a syscall).
+ * Returns 0 (also when glibc registered none: old kernel, valgrind), or
+ * -errno. Call it before the first fork, in a single-threaded process. */
+int lean_unregister_rseq(void);
+
 /* fork(2) as the kernel does it, and nothing more: clone3() with only
  * exit_signal = SIGCHLD, no CLONE_VM, a child with its own copy of
  * everything. glibc's _Fork() also has the kernel write the child's TID into

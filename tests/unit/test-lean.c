@@ -1,8 +1,11 @@
 /* Which libraries the child is born without, and that a real fork leaves
  * them out. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -95,6 +98,21 @@ START_TEST(lean_fork_makes_a_child_with_its_own_memory) {
 }
 END_TEST
 
+/* Once unregistered, the kernel knows no rseq area for this thread: asking
+ * to unregister it again is EINVAL. Without glibc's (valgrind, old kernels)
+ * there is nothing to do. */
+START_TEST(rseq_is_unregistered) {
+        struct rseq *area = (struct rseq *) ((char *) __builtin_thread_pointer() + __rseq_offset);
+        size_t len = __rseq_size > sizeof *area ? __rseq_size : sizeof *area;
+
+        ck_assert_int_eq(lean_unregister_rseq(), 0);
+        if (__rseq_size == 0)
+                return;
+        ck_assert_int_eq(syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG), -1);
+        ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("lean");
         TCase *tc = tcase_create("lean");
@@ -102,6 +120,7 @@ int main(void) {
         tcase_add_test(tc, what_the_child_runs_stays);
         tcase_add_test(tc, a_forked_child_maps_none_of_them);
         tcase_add_test(tc, lean_fork_makes_a_child_with_its_own_memory);
+        tcase_add_test(tc, rseq_is_unregistered);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
