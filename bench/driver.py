@@ -663,7 +663,7 @@ def main():
             info = json.load(f)
         args.reps, args.duration = info["reps"], info["duration"]
         args.echod_commit = info.get("echod_commit", args.echod_commit)
-        report(results, servers, args, info["notes"], info["run_line"])
+        report(results, servers, args, info["notes"], info["run_line"], info.get("limit"))
         return
     check_isolated()
     os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
@@ -680,16 +680,73 @@ def main():
             port += 1
             results += run_server(s, rep, s.fixed_port or port, args, args.bin, args.out, raw)
     raw.close()
+    limit = measure_limit(args.bin)
     run_line = ("Run: %s; %.0f s per crr/rr/stream run, %d repetitions, %.0f s in all." %
                 (time.strftime("%Y-%m-%d %H:%M %Z"), args.duration, args.reps,
                  time.monotonic() - started))
     with open(os.path.join(args.out, "run.json"), "w") as f:
         json.dump({"run_line": run_line, "notes": notes, "reps": args.reps,
-                   "duration": args.duration, "echod_commit": args.echod_commit}, f)
-    report(results, servers, args, notes, run_line)
+                   "duration": args.duration, "echod_commit": args.echod_commit,
+                   "limit": limit}, f)
+    report(results, servers, args, notes, run_line, limit)
 
 
-def report(results, servers, args, notes, run_line):
+# The floor under any fork per connection: fork + _exit + waitpid and nothing
+# else (bench/fork-cost.c), built as echod is and as a static-pie program.
+LIMIT_BUILDS = [
+    ("echod", "fork-cost-echod",
+     "built as echod is (libsystemd linked, -z now), trimmed as it trims itself "
+     "(src/lean.c: libraries, rseq; lean_fork())"),
+    ("static-pie", "fork-cost-static-pie", "static-pie, libc only, fork()"),
+]
+
+
+def measure_limit(bin_dir, iterations=2000):
+    """{name: RESULT fields} of each fork-cost build present in @bin_dir."""
+    out = {}
+    for name, exe, _ in LIMIT_BUILDS:
+        path = os.path.join(bin_dir, exe)
+        if not os.access(path, os.X_OK):
+            continue
+        done = subprocess.run([path, str(iterations)], capture_output=True, text=True,
+                              timeout=300)
+        fields = parse_result(done.stdout)
+        if fields:
+            out[name] = fields
+    return out
+
+
+def limit_lines(limit, results):
+    """The "limit" paragraph: how close echod's crr rate is to the floor."""
+    if not limit:
+        return []
+    lines = ["Limit: fork + `_exit` + waitpid, nothing else (`bench/fork-cost`, "
+             "2000 × 7 rounds, median), in this run:", ""]
+    lines.append("| fork-cost build | mappings | µs per fork + exit + wait | forks/s |")
+    lines.append("|---|---|---|---|")
+    for name, _, text in LIMIT_BUILDS:
+        f = limit.get(name)
+        if f:
+            us = float(f["fork_exit_wait_us"])
+            lines.append("| %s: %s | %s | %.1f | %.0f |" % (name, text, f["vmas"], us, 1e6 / us))
+    echod = limit.get("echod")
+    floor = limit.get("static-pie")
+    if echod and floor:
+        lines.append("")
+        ratio = float(floor["fork_exit_wait_us"]) / float(echod["fork_exit_wait_us"])
+        text = ("echod's own fork + exit + wait goes at %.2f× the static-pie floor's rate" %
+                ratio)
+        rates = [median_of(results, "echod", "crr c=%d" % c, "conn_per_s") for c in (4, 32)]
+        if all(rates):
+            us = float(echod["fork_exit_wait_us"])
+            text += ("; echod's crr (C=4: %.0f, C=32: %.0f conn/s, both cores) is %.0f %% and "
+                     "%.0f %% of the rate of those bare forks one after another" %
+                     (rates[0], rates[1], 100 * rates[0] * us / 1e6, 100 * rates[1] * us / 1e6))
+        lines.append(text + ".")
+    return lines
+
+
+def report(results, servers, args, notes, run_line, limit=None):
     """Prints the tables, writes table.md and the plots, and with --docs
     copies them into docs/."""
     lines = []
@@ -706,6 +763,9 @@ def report(results, servers, args, notes, run_line):
     lines.append("")
     lines.append(memory_table(results, servers, args))
     lines.append("")
+    if limit:
+        lines += limit_lines(limit, results)
+        lines.append("")
     lines.append(run_line)
     lines.append("")
     lines.append("| | version |")
