@@ -2,10 +2,12 @@
 #include "lean.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <link.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/rseq.h>
@@ -126,4 +128,22 @@ int lean_unregister_rseq(void) {
         if (syscall(SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
                 return -errno;
         return 0;
+}
+
+int lean_trim_heap(void) {
+        char line[512];
+        uintptr_t start, end;
+        int r = 0;
+
+        FILE *f = fopen("/proc/self/maps", "re");
+        if (!f)
+                return -errno;
+        while (r == 0 && fgets(line, sizeof line, f)) {
+                if (!strstr(line, " [heap]\n") || sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &start,
+                                                          &end) != 2)
+                        continue;
+                r = madvise(address_of(start), end - start, MADV_DONTFORK) < 0 ? -errno : 1;
+        }
+        fclose(f);
+        return r;
 }

@@ -26,6 +26,14 @@ bool lean_object_is_parent_only(const char *path);
  * -ENOEXEC, marking nothing, for a program not linked with -z now. */
 int lean_trim_libraries(void);
 
+/* Marks the malloc heap (the brk area, "[heap]") MADV_DONTFORK. Only the
+ * parent allocates: its fd store names, libsystemd's and stdio's buffers; a
+ * child's path never calls malloc() or free() and reads nothing there (its
+ * connection and setup are on the stack). What the heap grows by later is a
+ * mapping of its own, copied as before. Returns 1 if marked, 0 if there is
+ * no "[heap]" (sanitizers and valgrind allocate elsewhere), or -errno. */
+int lean_trim_heap(void);
+
 /* Unregisters the restartable-sequences area glibc registers for the main
  * thread. The kernel writes that area (in the thread block) on the way back
  * to user space after a preemption or a migration, in the parent and in every

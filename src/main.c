@@ -56,6 +56,9 @@ static int serve(const struct options *o) {
         int r = lean_trim_libraries();
         if (r < 0)
                 log_warning_errno(r, "cannot leave libsystemd out of forked children, ignoring");
+        r = lean_trim_heap();
+        if (r < 0)
+                log_warning_errno(r, "cannot leave the heap out of forked children, ignoring");
         r = lean_unregister_rseq();
         if (r < 0)
                 log_warning_errno(r, "cannot unregister rseq, ignoring");

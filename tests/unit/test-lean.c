@@ -2,7 +2,10 @@
  * them out. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
@@ -113,6 +116,47 @@ START_TEST(rseq_is_unregistered) {
 }
 END_TEST
 
+/* Whether this process maps a "[heap]", read with no malloc(): a child
+ * without the heap must not allocate. */
+static bool maps_heap(void) {
+        static char maps[64 * 1024];
+        size_t n = 0;
+        ssize_t k;
+
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return true;
+        while (n < sizeof maps - 1 && (k = read(fd, maps + n, sizeof maps - 1 - n)) > 0)
+                n += (size_t) k;
+        close(fd);
+        maps[n] = '\0';
+        return strstr(maps, "[heap]") != NULL;
+}
+
+/* Last in this program: after it no child may allocate. */
+START_TEST(a_forked_child_maps_no_heap) {
+        int status;
+
+        void *p = malloc(100);          /* a heap to leave out, if malloc() uses brk here */
+        ck_assert_ptr_nonnull(p);
+        int r = lean_trim_heap();
+        ck_assert_int_ge(r, 0);
+        if (r == 0) {
+                free(p);
+                return;                 /* no "[heap]": sanitizers, valgrind */
+        }
+        ck_assert(maps_heap());
+        pid_t pid = lean_fork();
+        if (pid == 0)           /* before any ck_assert(): Check allocates in each */
+                _exit(maps_heap() ? 1 : 0);
+        ck_assert_int_ge(pid, 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        free(p);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("lean");
         TCase *tc = tcase_create("lean");
@@ -121,6 +165,7 @@ int main(void) {
         tcase_add_test(tc, a_forked_child_maps_none_of_them);
         tcase_add_test(tc, lean_fork_makes_a_child_with_its_own_memory);
         tcase_add_test(tc, rseq_is_unregistered);
+        tcase_add_test(tc, a_forked_child_maps_no_heap);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
