@@ -166,14 +166,14 @@ static void report(const struct hold *t, const struct tree_memory *idle,
         printf("RESULT server=%s mode=hold n=%u held=%u procs=%u setup_s=%.2f "
                "idle_pss_kib=%llu pss_kib=%llu pss_kib_per_conn=%.2f "
                "private_dirty_kib_per_conn=%.2f rss_kib_per_conn=%.2f "
-               "kernel_kib_per_conn=%.2f echoing=%u",
+               "kernel_kib_per_conn=%.2f page_tables_kib_per_conn=%.2f echoing=%u",
                t->options->server, t->options->n_connections, t->n_held, held->n_processes,
                setup_seconds, (unsigned long long) idle->pss_kib,
                (unsigned long long) held->pss_kib,
                ((double) held->pss_kib - (double) idle->pss_kib) / n,
                ((double) held->private_dirty_kib - (double) idle->private_dirty_kib) / n,
                ((double) held->rss_kib - (double) idle->rss_kib) / n, (double) kernel_kib / n,
-               n_echoing);
+               ((double) held->page_tables_kib - (double) idle->page_tables_kib) / n, n_echoing);
         report_errors(&t->errors);
 }
 

@@ -67,6 +67,20 @@ static int list_processes(struct process_list *l) {
         return 0;
 }
 
+/* Per process, where the machine-wide PageTables line mixes in everyone. */
+static void add_page_tables(pid_t pid, struct tree_memory *m) {
+        char path[64], line[256];
+        unsigned long long kib;
+        snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "VmPTE: %llu kB", &kib) == 1)
+                        m->page_tables_kib += kib;
+        fclose(f);
+}
+
 static int add_rollup(pid_t pid, struct tree_memory *m) {
         char path[64], line[256];
         unsigned long long kib;
@@ -84,6 +98,7 @@ static int add_rollup(pid_t pid, struct tree_memory *m) {
         }
         fclose(f);
         m->n_processes++;
+        add_page_tables(pid, m);
         return 0;
 }
 

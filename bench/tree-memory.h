@@ -11,9 +11,10 @@ struct tree_memory {
         uint64_t rss_kib;
         uint64_t pss_kib;               /* shared pages split among their users */
         uint64_t private_dirty_kib;
+        uint64_t page_tables_kib;       /* VmPTE: PTE, PMD and PUD pages (not the PGD) */
 };
 
-/* Sums smaps_rollup over @root and its descendants. A process that exits
+/* Sums smaps_rollup (and VmPTE from status) over @root and its descendants. A process that exits
  * while we read is left out. Returns 0, or -errno when @root is gone. */
 int tree_memory_read(pid_t root, struct tree_memory *ret);
 
