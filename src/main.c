@@ -11,6 +11,7 @@
 #include "lean.h"
 #include "log.h"
 #include "options.h"
+#include "parent-only.h"
 #include "server.h"
 #include "signals.h"
 #include "sockets.h"
@@ -36,7 +37,6 @@ static int serve_one_connection(struct socket_set *sockets, int signal_fd,
 
 static int serve(const struct options *o) {
         struct socket_set sockets;
-        struct server server;
 
         int signal_fd = signals_open();
         if (signal_fd < 0) {
@@ -48,7 +48,11 @@ static int serve(const struct options *o) {
         if (sockets.connection >= 0)
                 return serve_one_connection(&sockets, signal_fd, o);
 
-        if (server_init(&server, o, &sockets, signal_fd) < 0) {
+        /* Not on the stack: the parent writes its state after every fork,
+         * and each child would keep a copy of every stack page so written.
+         * In parent-only memory no child has it at all. */
+        struct server *server = parent_only_calloc(1, sizeof *server);
+        if (!server || server_init(server, o, &sockets, signal_fd) < 0) {
                 log_error(-ENOMEM, "out of memory");
                 return EXIT_FAILURE;
         }
@@ -62,8 +66,9 @@ static int serve(const struct options *o) {
         r = lean_unregister_rseq();
         if (r < 0)
                 log_warning_errno(r, "cannot unregister rseq, ignoring");
-        r = server_run(&server);
-        server_free(&server);
+        r = server_run(server);
+        server_free(server);
+        parent_only_free(server, 1, sizeof *server);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

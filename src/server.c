@@ -142,6 +142,18 @@ static void remember_child(struct server *s, pid_t pid, struct connection *c) {
 
 /* Fork one child for @c. On failure @c goes to the pending slot. */
 static void spawn_child(struct server *s, struct connection *c) {
+        /* Everything the child needs, on the stack before the fork: @s (and
+         * @c when it is s->pending) live in parent-only memory, which the
+         * child does not have (see main.c). */
+        struct connection conn = *c;
+        const struct echo_child_setup setup = {
+                .report_fd = s->report_fds[1],
+                .signal_fd = s->signal_fd,
+                .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
+                .parent_pid = s->pid,
+                .fd_store = s->fd_store.max > 0,
+                .stored = c->fd_store_name[0] != '\0',
+        };
         /* Not fork(): a real fork, minus what fork() adds for threads and
          * atfork handlers, which echod has neither of (fork() resets the
          * stdio, loader and atfork locks in the child, writing pages every
@@ -149,14 +161,7 @@ static void spawn_child(struct server *s, struct connection *c) {
          * child does not map); see lean_fork() for what it drops further. */
         pid_t pid = lean_fork();
         if (pid == 0)
-                echo_child(c, &(struct echo_child_setup) {
-                        .report_fd = s->report_fds[1],
-                        .signal_fd = s->signal_fd,
-                        .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
-                        .parent_pid = s->pid,
-                        .fd_store = s->fd_store.max > 0,
-                        .stored = c->fd_store_name[0] != '\0',
-                });
+                echo_child(&conn, &setup);
         if (pid < 0) {
                 int r = -errno;
                 unsigned suppressed;
