@@ -159,6 +159,15 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         size_t before_in = p->end;
         uint64_t before_out = p->bytes;
         bool was_reading = p->reading;
+        /* Handing over with keep_in_kernel, what is not echoed is in the
+         * socket: stop before sending anything more, so that a next instance
+         * started meanwhile (after a crash, systemd does not always wait for
+         * the old children) never echoes the same bytes as we do. */
+        if (p->keep_in_kernel && signal_fd >= 0 && fds[1].revents) {
+                pump_handle_signal(p, signal_fd);
+                if (pump_done(p))
+                        return 0;
+        }
         /* POLLHUP/POLLERR: let read or send report what happened. */
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR) && can_read) {
                 r = pump_read(p);

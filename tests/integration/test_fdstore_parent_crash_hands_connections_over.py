@@ -5,7 +5,6 @@ written back, the connection stays open for the next instance (the test holds th
 copies, as PID 1 would), and no child is left running. Connections younger than the store's
 age were never stored: those end, after their echo."""
 import signal
-import time
 
 from echod_test import (Daemon, bound, expect, expect_echo, peer_has_closed, recv_exactly,
                         run, wait_until)

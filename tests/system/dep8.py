@@ -16,12 +16,11 @@ Exit status: 0 pass, 1 fail, 77 skip.
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 
-from e2e_lib import Container, Release, host_release, log, require
+from e2e_lib import Container, log, release_under_test, require, unwind_on_signals
 from e2e_packaging import packages, tracked_files
 from e2e import reason_not_to_run
 
@@ -103,14 +102,11 @@ def main(argv):
         log(f"SKIP: {reason}")
         return 77
 
-    def interrupted(signo, _frame):
-        raise SystemExit(f"interrupted by signal {signo}")
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    unwind_on_signals()
 
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="echod-dep8.")
-    release = Release(os.environ.get("ECHOD_RELEASE") or host_release())
+    release = release_under_test()
     container = Container(scratch, source_dir, release)
     try:
         release.prepare()

@@ -33,7 +33,6 @@ pass, 1 fail, 77 skip (not root, no systemd-nspawn, port 7 busy, ...).
 import os
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -45,7 +44,8 @@ import e2e_restarts
 import e2e_udp
 import e2e_upgrades
 from e2e_lib import (
-    FAILURES, PORT, SKIP, Container, Release, host_release, local_ports, log, port_listening)
+    FAILURES, PORT, SKIP, Container, local_ports, log, port_listening, release_under_test,
+    unwind_on_signals)
 from e2e_packaging import packages
 
 # Every check, in the order a user meets them. The order matters where one
@@ -83,11 +83,7 @@ def main(argv):
         log(f"SKIP: {reason}")
         return SKIP
 
-    # A timeout in meson test arrives as SIGTERM: unwind through the cleanup.
-    def interrupted(signo, _frame):
-        raise SystemExit(f"interrupted by signal {signo}")
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    unwind_on_signals()
 
     # Up to 1024 connections at once, and a few more sockets (e2e_activation,
     # e2e_restarts).
@@ -96,7 +92,7 @@ def main(argv):
 
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="echod-e2e.")
-    release = Release(os.environ.get("ECHOD_RELEASE") or host_release())
+    release = release_under_test()
     container = Container(scratch, source_dir, release)
     try:
         release.prepare()

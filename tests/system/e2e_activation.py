@@ -9,7 +9,7 @@ import time
 
 from e2e_lib import (
     MSG_LIMIT_REACHED, check, connect, echo_once, echod_trouble, journal, journal_entries, log,
-    recv_exactly, require, run, status_text, wait_for, wait_status)
+    open_echoing, recv_exactly, require, run, status_text, wait_for, wait_status)
 
 
 EXPECTED_EXPOSURE = "0.2"
@@ -88,12 +88,7 @@ def check_many_children(c):
     total_before = int(text.split(", ")[1].split()[0]) if text else 0
     socks = []
     try:
-        for _ in range(n):
-            socks.append(connect())
-        for s in socks:
-            s.sendall(b"y")
-        check(all(recv_exactly(s, 1) == b"y" for s in socks),
-              f"{n} simultaneous connections all echo")
+        check(open_echoing(socks, n, b"y"), f"{n} simultaneous connections all echo")
         expected = f"{n} active, {total_before + n} total connections"
         text = wait_status(c, expected)
         check(text is True, f"StatusText: {expected}", f"got {text!r}")

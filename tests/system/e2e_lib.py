@@ -12,6 +12,7 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -104,6 +105,20 @@ def host_release():
     with open("/etc/os-release") as f:
         fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
     return fields.get("VERSION_CODENAME", "").strip('"')
+
+
+def unwind_on_signals():
+    """A timeout in meson test arrives as SIGTERM: raise instead, so that
+    every cleanup (container, overlay, VM, scratch dir) runs."""
+    def interrupted(signo, _frame):
+        raise SystemExit(f"interrupted by signal {signo}")
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+
+
+def release_under_test():
+    """The release $ECHOD_RELEASE names, or the host's."""
+    return Release(os.environ.get("ECHOD_RELEASE") or host_release())
 
 
 class Release:
@@ -290,6 +305,15 @@ def echo_once(data):
         port = sock.getsockname()[1]
         return echo_exchange(sock, data), port
 
+def open_echoing(socks, n, byte):
+    """Opens @n connections to port 7 into @socks (the caller closes them,
+    whatever happens), each echoing @byte once, all sent before any is
+    read. Returns whether every one echoed."""
+    for _ in range(n):
+        socks.append(connect())
+    for s in socks[-n:]:
+        s.sendall(byte)
+    return all(recv_exactly(s, len(byte)) == byte for s in socks[-n:])
 
 def recv_exactly(sock, n):
     data = b""
@@ -336,6 +360,7 @@ class StreamingClient:
         self.owed = bytearray()         # sent, not echoed yet
         self.sent = self.checked = 0
         self.sending = True
+        self.paused = False             # sends nothing new meanwhile (Streams.pause())
         self.ended = None               # "eof", "reset", "wrong bytes" or an error
         self.ended_at = None
         self.wrong = None               # the first byte that came back wrong, described
@@ -345,7 +370,7 @@ class StreamingClient:
     def events(self):
         if self.ended:
             return 0
-        if self.sending and len(self.owed) < STREAM_WINDOW:
+        if self.sending and not self.paused and len(self.owed) < STREAM_WINDOW:
             return select.POLLIN | select.POLLOUT
         return select.POLLIN
 
@@ -460,6 +485,18 @@ class Streams:
                     if client.checked <= before]
         wait_for(lambda: not stuck(), timeout)
         return stuck()
+
+    def pause(self, timeout):
+        """Every client stops sending until resume(), and waits up to
+        @timeout for all it is owed; returns the clients still owed bytes."""
+        for client in self.clients:
+            client.paused = True
+        wait_for(lambda: not any(client.owed for client in self.clients), timeout)
+        return [client for client in self.clients if client.owed]
+
+    def resume(self):
+        for client in self.clients:
+            client.paused = False
 
     def finish(self, timeout):
         """Every client stops sending and shuts down its sending side; waits

@@ -15,8 +15,8 @@ import time
 from e2e_lib import (
     FD_NAME_PREFIX, MSG_CLOSED, MSG_STOPPING, N_STREAMS, NewConnections, PORT, check,
     check_streams_exact, children_of, connect, echo_once, journal_entries, log, main_pid,
-    passed_fd_names, port_listening, recv_exactly, require, restart_service, run, settle,
-    start_streams, store_size, wait_for)
+    open_echoing, passed_fd_names, port_listening, recv_exactly, require, restart_service, run,
+    settle, start_streams, store_size, wait_for)
 
 
 def journal_cursor(c):
@@ -237,11 +237,7 @@ def check_restart_at_the_cap(c):
     n = 1024
     socks = []
     try:
-        for _ in range(n):
-            socks.append(connect())
-        for s in socks:
-            s.sendall(b"y")
-        require(all(recv_exactly(s, 1) == b"y" for s in socks), f"{n} connections echo")
+        require(open_echoing(socks, n, b"y"), f"{n} connections echo")
         size = settle(lambda: store_size(c), n)
         check(size == n, f"NFileDescriptorStore={size}: all {n} are in the fd store")
         c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
@@ -320,11 +316,7 @@ def check_short_connections_stay_out_of_the_store(c):
     n = 1000
     socks = []
     try:
-        for _ in range(n):
-            socks.append(connect())
-        for s in socks:
-            s.sendall(b"h")
-        require(all(recv_exactly(s, 1) == b"h" for s in socks), f"{n} connections held")
+        require(open_echoing(socks, n, b"h"), f"{n} connections held")
         size = settle(lambda: store_size(c), n)
         require(size == n, f"NFileDescriptorStore={size}: the {n} held connections")
         flood = NewConnections(4)
@@ -395,7 +387,13 @@ def check_crash_and_hang_keep_connections(c):
     its children hand their connections over when it dies (the kernel tells
     them), the watchdog (WatchdogSec=10s) kills the hung one, Restart=on-
     failure starts a new echod each time, and it resumes every stored
-    connection: every client's bytes come back exactly."""
+    connection: every client's bytes come back exactly. The clients pause
+    around each kill, so that no child is in the middle of sending a chunk
+    back: systemd kills what is left of the service a few milliseconds after
+    the main process died, and a child killed there sends that chunk twice
+    (README, "Crashes and hangs"); a child waiting for its client's next
+    bytes hands over cleanly. The hang is streamed through: the children go
+    on echoing while the main process is stopped."""
     n = N_STREAMS
     c.systemctl("reset-failed", "echo.socket", "echo.service", check_status=False)
     streams = start_streams(c, seed=2000)
@@ -406,9 +404,21 @@ def check_crash_and_hang_keep_connections(c):
         for how, sig, timeout in (("SIGKILL", "KILL", 5), ("SIGSTOP", "STOP", 25)):
             since = streams.checked()
             old = main_pid(c)
+            if how == "SIGKILL":
+                busy = streams.pause(10)
+                require(not busy, "the clients pause: every byte sent has come back",
+                        streams.describe(busy))
             started = time.monotonic()
             c.run("kill", f"-{sig}", old)
+            if how == "SIGSTOP":
+                # Streaming on, with the main process stopped; then quiet
+                # before the watchdog's kill, 5-10 s after the stop.
+                time.sleep(2)
+                busy = streams.pause(2.5)
+                require(not busy, "the clients pause: every byte sent has come back",
+                        streams.describe(busy))
             new = wait_new_main(c, old, timeout)
+            streams.resume()
             took = time.monotonic() - started
             check(new is not None, f"{how} of echod {old}: systemd starts echod {new} after "
                   f"{took:.1f} s")

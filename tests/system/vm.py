@@ -24,14 +24,13 @@ import glob
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 from dep8 import autopkgtest_summary, check_results, copy_source, expected_results
-from e2e_lib import TESTS_DIR, Release, host_release, log, require, run
+from e2e_lib import TESTS_DIR, log, release_under_test, require, run, unwind_on_signals
 from e2e_packaging import packages
 
 DISK_SIZE = "3G"
@@ -189,14 +188,11 @@ def main(argv):
         log("SKIP: no qemu-system-x86_64 (apt-get install qemu-system-x86)")
         return 77
 
-    def interrupted(signo, _frame):
-        raise SystemExit(f"interrupted by signal {signo}")
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    unwind_on_signals()
 
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="echod-vm.")
-    release = Release(os.environ.get("ECHOD_RELEASE") or host_release())
+    release = release_under_test()
     try:
         release.host = False            # the VM always boots a debootstrapped root
         release.prepare()
