@@ -163,8 +163,10 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
          * socket: stop before sending anything more, so that a next instance
          * started meanwhile (after a crash, systemd does not always wait for
          * the old children) never echoes the same bytes as we do. */
-        if (p->keep_in_kernel && signal_fd >= 0 && fds[1].revents) {
+        bool signalled = signal_fd >= 0 && fds[1].revents;
+        if (signalled && p->keep_in_kernel) {
                 pump_handle_signal(p, signal_fd);
+                signalled = false;
                 if (pump_done(p))
                         return 0;
         }
@@ -176,7 +178,7 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
         }
         /* After the read, so that bytes already here when the SIGTERM came
          * are read in any case. */
-        if (signal_fd >= 0 && fds[1].revents)
+        if (signalled)
                 pump_handle_signal(p, signal_fd);
         /* Write straight after reading: the socket is almost always writable,
          * and this saves a poll() per round trip. */

@@ -39,27 +39,9 @@ void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_op
                 st->n--;
 }
 
-int fd_store_one(struct fd_store *st, int fd) {
-        char name[FD_STORE_NAME_MAX];
-
-        if (st->max == 0 || st->n >= st->max)
-                return 0;
-        fd_store_name(name, sizeof name, (int) st->pid, st->seq + 1);
-        int r = notify_fd_store(&fd, 1, name);
-        if (r <= 0)
-                return r;
-        st->seq++;
-        st->n++;
-        return 1;
-}
-
-/* FDSTORE=1 for @batch[0..@n) under the next batch name, left in @name.
+/* FDSTORE=1 for @fds[0..@n) under the next batch name, left in @name.
  * Returns 1 when they are stored, 0 or -errno when not. */
-static int send_batch(struct fd_store *st, struct child **batch, size_t n, char *name) {
-        int fds[FD_STORE_BATCH_MAX];
-
-        for (size_t i = 0; i < n; i++)
-                fds[i] = batch[i]->young_fd;
+static int store_fds(struct fd_store *st, const int *fds, size_t n, char *name) {
         fd_store_name(name, FD_STORE_NAME_MAX, (int) st->pid, st->seq + 1);
         int r = notify_fd_store(fds, n, name);
         if (r <= 0)
@@ -67,6 +49,23 @@ static int send_batch(struct fd_store *st, struct child **batch, size_t n, char 
         st->seq++;
         st->n += (unsigned) n;
         return 1;
+}
+
+int fd_store_one(struct fd_store *st, int fd) {
+        char name[FD_STORE_NAME_MAX];
+
+        if (st->max == 0 || st->n >= st->max)
+                return 0;
+        return store_fds(st, &fd, 1, name);
+}
+
+/* The young copies of @batch[0..@n), as one message; see store_fds(). */
+static int send_batch(struct fd_store *st, struct child **batch, size_t n, char *name) {
+        int fds[FD_STORE_BATCH_MAX];
+
+        for (size_t i = 0; i < n; i++)
+                fds[i] = batch[i]->young_fd;
+        return store_fds(st, fds, n, name);
 }
 
 /* A child shuts its connection down before it exits, and it may not have
