@@ -16,9 +16,12 @@ int stash_open(struct stash *st) {
         return 0;
 }
 
+/* One message: its one byte says how many fds it carries, so that the taker
+ * knows how many the kernel dropped, should it drop some. */
 static int send_fds(int socket_fd, const int *fds, size_t n) {
-        char control[CMSG_SPACE(sizeof(int) * FD_STORE_BATCH_MAX)] = { 0 };
-        struct iovec iov = { .iov_base = (char[]) { 0 }, .iov_len = 1 };
+        char control[CMSG_SPACE(sizeof(int) * STASH_BATCH_MAX)] = { 0 };
+        unsigned char count = (unsigned char) n;
+        struct iovec iov = { .iov_base = &count, .iov_len = 1 };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
                              .msg_controllen = CMSG_SPACE(sizeof(int) * n) };
         struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
@@ -33,10 +36,10 @@ static int send_fds(int socket_fd, const int *fds, size_t n) {
 int stash_put(struct stash *st, const int *fds, size_t n) {
         size_t n_in = 0;
 
-        for (const int *batch = fds; batch < fds + n; batch += FD_STORE_BATCH_MAX) {
+        for (const int *batch = fds; batch < fds + n; batch += STASH_BATCH_MAX) {
                 size_t k = (size_t) (fds + n - batch);
-                if (k > FD_STORE_BATCH_MAX)
-                        k = FD_STORE_BATCH_MAX;
+                if (k > STASH_BATCH_MAX)
+                        k = STASH_BATCH_MAX;
                 int r = send_fds(st->fds[1], batch, k);
                 if (r < 0)
                         return n_in > 0 ? (int) n_in : r;
@@ -48,25 +51,34 @@ int stash_put(struct stash *st, const int *fds, size_t n) {
         return (int) n_in;
 }
 
-/* Reads the next message's fds into st->taken. */
+/* Reads the next message's fds into st->taken. Out of fds, the kernel gives
+ * back the first ones it could, closes the rest and says so (MSG_CTRUNC):
+ * those count as lost, in their places, so that every later fd still comes
+ * back as the one put there. */
 static int receive_fds(struct stash *st) {
-        char control[CMSG_SPACE(sizeof(int) * FD_STORE_BATCH_MAX)];
-        char byte;
-        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        char control[CMSG_SPACE(sizeof(int) * STASH_BATCH_MAX)];
+        unsigned char count;
+        struct iovec iov = { .iov_base = &count, .iov_len = 1 };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
                              .msg_controllen = sizeof control };
+        size_t n_received = 0;
 
         ssize_t n = recvmsg(st->fds[0], &mh, MSG_CMSG_CLOEXEC);
         if (n < 0)
                 return -errno;
-        if (n == 0)
+        if (n == 0 || count == 0 || count > STASH_BATCH_MAX)
                 return -EIO;
         struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
-        if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS)
-                return -EIO;
-        st->n_taken = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+                n_received = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                if (n_received > count)
+                        n_received = count;
+                memcpy(st->taken, CMSG_DATA(cmsg), sizeof(int) * n_received);
+        }
+        for (size_t i = n_received; i < count; i++)
+                st->taken[i] = -EMFILE;
+        st->n_taken = count;
         st->next_taken = 0;
-        memcpy(st->taken, CMSG_DATA(cmsg), sizeof(int) * st->n_taken);
         return 0;
 }
 
@@ -87,6 +99,7 @@ void stash_close(struct stash *st) {
         st->fds[0] = safe_close(st->fds[0]);
         st->fds[1] = safe_close(st->fds[1]);
         for (; st->next_taken < st->n_taken; st->next_taken++)
-                safe_close(st->taken[st->next_taken]);
+                if (st->taken[st->next_taken] >= 0)
+                        safe_close(st->taken[st->next_taken]);
         st->n = 0;
 }

@@ -9,11 +9,14 @@
 
 #include <stddef.h>
 
-#include "notify.h"
+/* The most fds one message can carry (the kernel's SCM_MAX_FD). */
+#define STASH_BATCH_MAX 253
 
 struct stash {
         int fds[2];                     /* [0] to take from, [1] to put into; -1: none */
-        int taken[FD_STORE_BATCH_MAX];  /* given back by the last message, in order */
+        /* Given back by the last message, in order; -errno for one the kernel
+         * could not give back (no free fd: it closed it). */
+        int taken[STASH_BATCH_MAX];
         size_t n_taken, next_taken;
         size_t n;                       /* fds in the stash, taken ones not counted */
 };
@@ -26,7 +29,9 @@ int stash_open(struct stash *st);
  * -errno when none could. */
 int stash_put(struct stash *st, const int *fds, size_t n);
 
-/* The next fd put, or -errno (-ENOENT: none left). */
+/* The next fd put, or -errno: -ENOENT when none is left, or, for an fd the
+ * kernel closed because we had no free fd to receive it in, -EMFILE (the
+ * fds after it still come back in their places). */
 int stash_take(struct stash *st);
 
 void stash_close(struct stash *st);
