@@ -85,10 +85,18 @@ size_t children_young(const struct children *c, usec_t born_before, size_t *curs
         size_t n = 0;
         for (; *cursor < c->n_slots && n < max; (*cursor)++) {
                 struct child *child = &c->slots[*cursor];
-                if (child->pid != 0 && child->young_fd >= 0 && child->start_usec <= born_before)
+                if (child->pid != 0 && child->young_fd >= 0 &&
+                    child->store_state == FD_STORE_YOUNG && child->start_usec <= born_before)
                         ret[n++] = child;
         }
         return n;
+}
+
+struct child *children_next(const struct children *c, size_t *cursor) {
+        for (; *cursor < c->n_slots; (*cursor)++)
+                if (c->slots[*cursor].pid != 0)
+                        return &c->slots[(*cursor)++];
+        return NULL;
 }
 
 void children_foreach(const struct children *c, void (*fn)(pid_t pid, void *userdata),

@@ -13,6 +13,13 @@
 #include "notify.h"
 #include "time-util.h"
 
+/* Where a connection is with systemd's fd store (see fdstore.h). */
+enum fd_store_state {
+        FD_STORE_YOUNG,         /* not sent (too young, no room, or sending failed) */
+        FD_STORE_SENT,          /* sent, not confirmed yet */
+        FD_STORE_CONFIRMED,     /* PID 1 holds it: its child hands it over at a stop */
+};
+
 struct child {
         pid_t pid;              /* 0: empty slot */
         struct sockaddr_storage peer;
@@ -22,10 +29,12 @@ struct child {
         bool reported;
         int result;
         uint64_t bytes;
-        /* The parent's copy of the connection while it is young, that is,
-         * not in the fd store yet: -1 once stored, or with no store. */
+        /* The parent's copy of the connection until PID 1 has confirmed it
+         * holds it in the fd store: -1 once confirmed, or with no store. */
         int young_fd;
-        char fd_store_name[FD_STORE_NAME_MAX];  /* its batch's; "": not in the store */
+        enum fd_store_state store_state;
+        uint64_t store_barrier;                 /* the barrier that confirms it */
+        char fd_store_name[FD_STORE_NAME_MAX];  /* "": never sent to the store */
 };
 
 struct children {
@@ -45,12 +54,16 @@ struct child *children_find(const struct children *c, pid_t pid);
 /* Removes @pid, copying its record to @ret (may be NULL). Returns 0 or -ENOENT. */
 int children_forget(struct children *c, pid_t pid, struct child *ret);
 
-/* The children whose connection is young (young_fd >= 0) and started at or
+/* The children whose connection is young (not sent to the store) and started at or
  * before @born_before, at most @max of them, into @ret; the scan goes on
  * from *@cursor (0 to begin) and leaves it where it stopped. Returns how
  * many were found: fewer than @max means the scan is complete. Pure. */
 size_t children_young(const struct children *c, usec_t born_before, size_t *cursor,
                       struct child **ret, size_t max);
+
+/* The next child from *@cursor (0 to begin) on, or NULL when there is none;
+ * the map must not change meanwhile. */
+struct child *children_next(const struct children *c, size_t *cursor);
 
 /* Calls @fn for every child; the map must not change meanwhile. */
 void children_foreach(const struct children *c, void (*fn)(pid_t pid, void *userdata),

@@ -12,6 +12,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,9 +26,14 @@ struct pump {
         size_t start, end;      /* buf[start..end) was read and is still owed */
         bool reading;           /* false once the client sent FIN or we stopped reading */
         uint64_t bytes;
+        usec_t idle_usec;       /* 0: no idle timeout */
         usec_t last_progress_usec;
         /* Set by a SIGTERM or SIGINT: when to stop reading. 0: none came. */
         usec_t stop_reading_usec;
+        /* Stopped, the echo is given up at this time (0: never), with or
+         * without a parent left to enforce its shutdown timeout. */
+        usec_t stop_timeout_usec;
+        usec_t give_up_usec;
         bool stored;            /* in systemd's fd store: hand over when stopped */
         /* With an fd store: bytes are only peeked at, and taken off the
          * socket once they have been sent back, so that what is not echoed
@@ -119,28 +125,42 @@ static void pump_handle_signal(struct pump *p, int signal_fd) {
         while ((signo = signals_read(signal_fd)) > 0) {
                 if (signo == SIGNAL_STORED)
                         p->stored = true;
-                else if (!pump_stopped(p))
+                else if (!pump_stopped(p)) {
                         p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
+                        if (p->stop_timeout_usec > 0)
+                                p->give_up_usec = now_usec() + p->stop_timeout_usec;
+                }
         }
         if (pump_stopped(p) && p->stored)
                 p->stop_reading_usec = now_usec();
 }
 
-/* The next deadline: the idle timeout, or the end of the stop grace. */
-static int pump_timeout_ms(const struct pump *p, usec_t idle_usec, usec_t now) {
-        usec_t deadline = idle_usec > 0 ? p->last_progress_usec + idle_usec : USEC_INFINITY;
+/* Whether the stop's time is up: what is still owed is given up. */
+static bool pump_gave_up(const struct pump *p, usec_t now) {
+        return p->give_up_usec > 0 && now >= p->give_up_usec;
+}
+
+/* The next deadline: the idle timeout, the end of the stop grace, or the
+ * end of the stop. */
+static int pump_timeout_ms(const struct pump *p, usec_t now) {
+        usec_t deadline = p->idle_usec > 0 ? p->last_progress_usec + p->idle_usec
+                                           : USEC_INFINITY;
         if (p->reading && p->stop_reading_usec > 0 && p->stop_reading_usec < deadline)
                 deadline = p->stop_reading_usec;
+        if (p->give_up_usec > 0 && p->give_up_usec < deadline)
+                deadline = p->give_up_usec;
         return poll_timeout_ms(deadline, now);
 }
 
 /* One turn: wait for the socket or a signal, then move what can be moved. */
-static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
+static int pump_step(struct pump *p, int signal_fd) {
         usec_t now = now_usec();
         if (p->stop_reading_usec > 0 && now >= p->stop_reading_usec)
                 p->reading = false;
         if (pump_done(p))
                 return 0;
+        if (pump_gave_up(p, now))
+                return -ECANCELED;
 
         bool can_read = pump_can_read(p);
         short events = (short) ((can_read ? POLLIN : 0) |
@@ -149,11 +169,11 @@ static int pump_step(struct pump *p, int signal_fd, usec_t idle_usec) {
                 { .fd = p->fd, .events = events },
                 { .fd = signal_fd, .events = POLLIN },
         };
-        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, idle_usec, now));
+        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, now));
         if (r < 0)
                 return errno == EINTR ? 0 : -errno;
         if (r == 0)
-                return idle_usec > 0 && now_usec() - p->last_progress_usec >= idle_usec
+                return p->idle_usec > 0 && now_usec() - p->last_progress_usec >= p->idle_usec
                                ? -ETIMEDOUT : 0;
 
         size_t before_in = p->end;
@@ -215,22 +235,24 @@ static void linger_until_acknowledged(struct pump *p) {
                         return;
                 if (n > 0)
                         last_progress = now_usec();
-                else if (now_usec() - last_progress >= ECHO_LINGER_USEC)
+                else if (now_usec() - last_progress >= ECHO_LINGER_USEC ||
+                         pump_gave_up(p, now_usec()))
                         return;
                 else
                         (void) poll(&(struct pollfd) { .fd = p->fd, .events = POLLIN }, 1, 10);
         }
 }
 
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
-              uint64_t *ret_bytes) {
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
+              enum echo_store store, uint64_t *ret_bytes) {
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
          * its bytes pass through: most connections use one of the sixteen. */
         /* cppcheck-suppress unassignedVariable ; read() fills it through p.buf */
         static char buffer[ECHO_BUFFER_SIZE];
         struct pump p = { .fd = fd, .buf = buffer, .reading = true,
-                          .last_progress_usec = now_usec(),
+                          .idle_usec = idle_usec, .last_progress_usec = now_usec(),
+                          .stop_timeout_usec = stop_timeout_usec,
                           .stored = store == ECHO_STORE_STORED,
                           .keep_in_kernel = store != ECHO_STORE_NONE };
         int r = 0;
@@ -246,7 +268,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
                 r = pump_write(&p);
 
         while (r >= 0 && !pump_done(&p))
-                r = pump_step(&p, signal_fd, idle_usec);
+                r = pump_step(&p, signal_fd);
 
         *ret_bytes = p.bytes;
         /* Handed over, the connection goes on in the next instance: no FIN. */
@@ -267,8 +289,8 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
 }
 
 int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
-                    enum echo_store store, uint64_t *ret_bytes) {
-        int r = echo_pump(c->fd, signal_fd, idle_usec, store, ret_bytes);
+                    usec_t stop_timeout_usec, enum echo_store store, uint64_t *ret_bytes) {
+        int r = echo_pump(c->fd, signal_fd, idle_usec, stop_timeout_usec, store, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
@@ -276,9 +298,25 @@ int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
 static void report_to_parent(int report_fd, int result, uint64_t bytes) {
         struct echo_report report = { .pid = getpid(), .result = result, .bytes = bytes };
         /* Non-blocking: should the pipe ever be full, the parent logs less
-         * rather than keep us waiting. */
+         * rather than keep us waiting. A parent that died (a crash) closed
+         * it: EPIPE, and no SIGPIPE, which the child ignores as its parent
+         * does. */
         ssize_t n = write(report_fd, &report, sizeof report);
         (void) n;
+}
+
+/* close_range(2), or, where it fails (a kernel before 5.9, a seccomp filter
+ * that refuses it), close(2) on each fd up to the fd limit: echod opens none
+ * above it. */
+static void close_fds(unsigned first, unsigned last) {
+        struct rlimit limit;
+
+        if (close_range(first, last, 0) == 0)
+                return;
+        if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
+                limit.rlim_cur = 1024;
+        for (unsigned fd = first; fd <= last && fd < limit.rlim_cur; fd++)
+                (void) close((int) fd);
 }
 
 /* Closes every fd from 3 up but those in @keep (ascending; -1 entries are
@@ -292,10 +330,10 @@ static void close_inherited_fds(const int *keep, size_t n_keep) {
                 if (keep[i] < (int) first)
                         continue;
                 if ((unsigned) keep[i] > first)
-                        (void) close_range(first, (unsigned) keep[i] - 1, 0);
+                        close_fds(first, (unsigned) keep[i] - 1);
                 first = (unsigned) keep[i] + 1;
         }
-        (void) close_range(first, ~0U, 0);
+        close_fds(first, ~0U);
 }
 
 static void sort_fds(int *fds, size_t n) {
@@ -325,17 +363,13 @@ noreturn void echo_child(struct connection *c, const struct echo_child_setup *se
         close_inherited_fds(keep, sizeof keep / sizeof keep[0]);
         if (setup->fd_store)
                 stop_with_parent(setup->parent_pid);
-        /* Only the main process speaks to systemd (NotifyAccess=main).
-         * getenv() first: unsetenv() takes libc's environment lock, a write
-         * that costs every child a copy of the page it is on. */
-        if (getenv("NOTIFY_SOCKET"))
-                (void) unsetenv("NOTIFY_SOCKET");
         signals_reset_for_child();
 
         enum echo_store store = setup->stored     ? ECHO_STORE_STORED
                                 : setup->fd_store ? ECHO_STORE_LATER
                                                   : ECHO_STORE_NONE;
-        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, store, &bytes);
+        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->stop_timeout_usec,
+                                store, &bytes);
         if (setup->report_fd >= 0)
                 report_to_parent(setup->report_fd, r, bytes);
         _exit(r < 0                   ? CHILD_EXIT_FAILED

@@ -41,13 +41,16 @@ enum echo_store {
  *   ECHO_HANDED_OVER. Otherwise reading goes on for ECHO_STOP_GRACE_USEC,
  *   for bytes in flight, and the connection is shut down, ECHO_STOPPED;
  * - nothing moved for @idle_usec (0: never): -ETIMEDOUT;
+ * - @stop_timeout_usec (0: never) after the SIGTERM, what is still owed is
+ *   given up: -ECANCELED. A parent enforces its shutdown timeout with
+ *   SIGKILL; this bounds a child whose parent died;
  * - the connection failed: -errno, e.g. -ECONNRESET or -EPIPE.
  * Unless handed over, the connection is shut down both ways at the end,
  * since others (the parent, PID 1) may hold copies of it and the client
  * must see the end now. @fd is made non-blocking. The bytes echoed go to
  * @ret_bytes in every case. */
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, enum echo_store store,
-              uint64_t *ret_bytes);
+int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
+              enum echo_store store, uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
@@ -64,7 +67,7 @@ struct connection {
 /* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
  * returned, and the bytes echoed in @ret_bytes. */
 int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
-                    enum echo_store store, uint64_t *ret_bytes);
+                    usec_t stop_timeout_usec, enum echo_store store, uint64_t *ret_bytes);
 
 /* A child's exit status: a handed-over connection stays in the fd store for
  * the next instance; any other has left it. */
@@ -91,12 +94,13 @@ struct echo_child_setup {
         int report_fd;                          /* where the echo_report goes; -1: none */
         int signal_fd;                          /* kept: SIGTERM arrives here */
         usec_t idle_usec;
+        usec_t stop_timeout_usec;               /* --shutdown-timeout */
         pid_t parent_pid;
         bool fd_store;                          /* the service has an fd store */
         bool stored;                            /* the connection is in it already */
 };
 
 /* The life of a child forked for @c, start to end: close every inherited fd
- * it does not need, stop with its parent (with an fd store), drop the
- * parent's NOTIFY_SOCKET and signal mask, echo, report, _exit(). */
+ * it does not need, stop with its parent (with an fd store), restore the
+ * signal mask, echo, report, _exit(). */
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup);

@@ -288,6 +288,22 @@ void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const ch
                  suppressed_text(suppressed, more, sizeof more));
 }
 
+void log_fd_store_full(unsigned fd_store_max, unsigned n_not_kept, unsigned suppressed) {
+        char more[64];
+        log_full(LOG_LEVEL_NOTICE, MESSAGE_ID_FD_STORE_FULL, NULL, 0,
+                 "fd store full (FileDescriptorStoreMax=%u): %u connection%s not kept for a "
+                 "restart for now%s", fd_store_max, n_not_kept, n_not_kept == 1 ? "" : "s",
+                 suppressed_text(suppressed, more, sizeof more));
+}
+
+void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed) {
+        char more[64];
+        log_full(LOG_LEVEL_WARNING, NULL, NULL, 0,
+                 "cannot put %u connection%s in the fd store: %s, trying again%s", n_not_kept,
+                 n_not_kept == 1 ? "" : "s", strerror(-r),
+                 suppressed_text(suppressed, more, sizeof more));
+}
+
 void log_stopping(unsigned n_active, unsigned timeout_sec) {
         log_full(LOG_LEVEL_INFO, MESSAGE_ID_STOPPING, NULL, 0,
                  "stopping: %u connection%s to finish within %u s", n_active,

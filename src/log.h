@@ -42,5 +42,7 @@ void log_source_limit_reached(const struct sockaddr *peer, socklen_t len, unsign
                               unsigned suppressed);
 void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const char *reason,
                           unsigned suppressed);
+void log_fd_store_full(unsigned fd_store_max, unsigned n_not_kept, unsigned suppressed);
+void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed);
 void log_stopping(unsigned n_active, unsigned timeout_sec);
 void log_stopped(uint64_t n_total, unsigned n_killed);

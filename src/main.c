@@ -15,6 +15,7 @@
 #include "server.h"
 #include "signals.h"
 #include "sockets.h"
+#include "unit-settings.h"
 
 #define EXIT_USAGE 2
 
@@ -29,14 +30,41 @@ static int serve_one_connection(struct socket_set *sockets, int signal_fd,
         sockets->connection = -1;
         (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
         int r = echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC,
-                                ECHO_STORE_NONE, &bytes);
+                                o->shutdown_timeout_sec * USEC_PER_SEC, ECHO_STORE_NONE, &bytes);
         log_connection_closed((struct sockaddr *) &c.peer, c.peer_len, bytes, now_usec() - start,
                               r, getpid());
         return EXIT_SUCCESS;
 }
 
+/* The fd store's size: what systemd passes in $FDSTORE (254 and later), or
+ * what the manager says over D-Bus (252 passes nothing). 0, no store, when
+ * echod runs under no service manager, or cannot learn the size: a
+ * connection is kept for a restart only where the store certainly has room
+ * for it. */
+static unsigned fd_store_size(const struct notify *n) {
+        unsigned max;
+
+        if (n->fd < 0)
+                return 0;
+        int r = notify_fd_store_max_from_env();
+        if (r >= 0)
+                return (unsigned) r;
+        if (r == -EINVAL)
+                log_warning_errno(r, "$FDSTORE is not a number, ignoring it");
+        r = unit_fd_store_max(&max);
+        if (r == -ENODATA || r == -ENXIO)
+                return 0;       /* not a service unit: no store */
+        if (r < 0) {
+                log_warning_errno(r, "cannot ask the service manager for FileDescriptorStoreMax=: "
+                                  "connections will not be kept across restarts");
+                return 0;
+        }
+        return max;
+}
+
 static int serve(const struct options *o) {
         struct socket_set sockets;
+        struct notify notify;
 
         int signal_fd = signals_open();
         if (signal_fd < 0) {
@@ -47,17 +75,21 @@ static int serve(const struct options *o) {
                 return EXIT_FAILURE;
         if (sockets.connection >= 0)
                 return serve_one_connection(&sockets, signal_fd, o);
+        int r = notify_open(&notify);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "cannot open the notification socket, ignoring");
 
         /* Not on the stack: the parent writes its state after every fork,
          * and each child would keep a copy of every stack page so written.
          * In parent-only memory no child has it at all. */
+        unsigned fd_store_max = fd_store_size(&notify);
         struct server *server = parent_only_calloc(1, sizeof *server);
-        if (!server || server_init(server, o, &sockets, signal_fd) < 0) {
+        if (!server || server_init(server, o, &sockets, signal_fd, &notify, fd_store_max) < 0) {
                 log_error(-ENOMEM, "out of memory");
                 return EXIT_FAILURE;
         }
         /* Before the first fork: every child is then born without them. */
-        int r = lean_trim_libraries();
+        r = lean_trim_libraries();
         if (r < 0)
                 log_warning_errno(r, "cannot leave libsystemd out of forked children, ignoring");
         r = lean_trim_heap();

@@ -1,12 +1,18 @@
-/* sd_notify() messages; see notify.h. */
+/* Messages to the service manager; see notify.h. */
 #include "notify.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "fd-util.h"
 
 void status_format(char *buf, size_t size, const struct status *st) {
         char refused[48] = "", datagrams[96] = "";
@@ -25,21 +31,107 @@ usec_t status_next_usec(usec_t last_usec) {
         return last_usec == 0 ? 0 : last_usec + STATUS_INTERVAL_USEC;
 }
 
-/* 0 = do not unset the environment: children unset NOTIFY_SOCKET themselves. */
-int notify_ready(const char *status) {
-        return sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+/* $NOTIFY_SOCKET as a socket address: a path, or "@name" for an abstract
+ * socket. Other forms (vsock:) are not for a service on this host. */
+static int notify_address(const char *e, struct notify *n) {
+        size_t len = strlen(e);
+
+        if ((e[0] != '/' && e[0] != '@') || len < 2 || len >= sizeof n->address.sun_path)
+                return -EAFNOSUPPORT;
+        n->address = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        memcpy(n->address.sun_path, e, len);
+        if (e[0] == '@')
+                n->address.sun_path[0] = '\0';
+        /* A path is NUL-terminated in the address; an abstract name is not. */
+        n->address_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len +
+                                      (e[0] == '/'));
+        return 0;
 }
 
-int notify_status(const char *status) {
-        return sd_notifyf(0, "STATUS=%s", status);
+static int notify_connect(struct notify *n) {
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &n->address, n->address_len) < 0)
+                return -errno;
+        safe_close(n->fd);
+        n->fd = take_fd(&fd);
+        return 0;
 }
 
-int notify_stopping(const char *status) {
-        return sd_notifyf(0, "STOPPING=1\nSTATUS=%s", status);
+int notify_open(struct notify *ret) {
+        struct notify n = NOTIFY_NONE;
+
+        *ret = NOTIFY_NONE;
+        const char *e = getenv("NOTIFY_SOCKET");
+        if (!e)
+                return -ENOENT;
+        int r = notify_address(e, &n);
+        if (r < 0)
+                return r;
+        r = notify_connect(&n);
+        if (r < 0)
+                return r;
+        (void) unsetenv("NOTIFY_SOCKET");
+        *ret = n;
+        return 0;
 }
 
-int notify_watchdog(void) {
-        return sd_notify(0, "WATCHDOG=1");
+void notify_close(struct notify *n) {
+        n->fd = safe_close(n->fd);
+}
+
+static int send_message(int fd, const char *text, int attached_fd) {
+        char control[CMSG_SPACE(sizeof(int))] = { 0 };
+        struct iovec iov = { .iov_base = (char *) text, .iov_len = strlen(text) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (attached_fd >= 0) {
+                mh.msg_control = control;
+                mh.msg_controllen = sizeof control;
+                struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &attached_fd, sizeof(int));
+        }
+        return sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+int notify_send(struct notify *n, const char *text, int attached_fd) {
+        if (n->fd < 0)
+                return 0;
+        int r = send_message(n->fd, text, attached_fd);
+        /* The socket we connected to is gone (refused once, then not
+         * connected): connect again, to the one systemd has made since, if
+         * it has. */
+        if (r == -ECONNREFUSED || r == -ENOTCONN) {
+                int k = notify_connect(n);
+                r = k < 0 ? k : send_message(n->fd, text, attached_fd);
+        }
+        return r;
+}
+
+static int send_with_status(struct notify *n, const char *what, const char *status) {
+        char text[64 + STATUS_TEXT_MAX];
+        snprintf(text, sizeof text, "%sSTATUS=%s", what, status);
+        return notify_send(n, text, -1);
+}
+
+int notify_ready(struct notify *n, const char *status) {
+        return send_with_status(n, "READY=1\n", status);
+}
+
+int notify_status(struct notify *n, const char *status) {
+        return send_with_status(n, "", status);
+}
+
+int notify_stopping(struct notify *n, const char *status) {
+        return send_with_status(n, "STOPPING=1\n", status);
+}
+
+int notify_watchdog(struct notify *n) {
+        return notify_send(n, "WATCHDOG=1", -1);
 }
 
 usec_t notify_watchdog_period(void) {
@@ -49,12 +141,19 @@ usec_t notify_watchdog_period(void) {
         return usec / 2;
 }
 
-unsigned notify_fd_store_max(void) {
+int notify_fd_store_max_from_env(void) {
         const char *max = getenv("FDSTORE");
-        if (!getenv("NOTIFY_SOCKET") || !max || strspn(max, "0123456789") != strlen(max))
-                return 0;
-        unsigned long n = strtoul(max, NULL, 10);
-        return n > UINT32_MAX ? UINT32_MAX : (unsigned) n;
+        char *end;
+
+        if (!max)
+                return -ENOENT;
+        if (*max < '0' || *max > '9')
+                return -EINVAL;
+        errno = 0;
+        unsigned long n = strtoul(max, &end, 10);
+        if (errno != 0 || *end != '\0' || n > INT32_MAX)
+                return -EINVAL;
+        return (int) n;
 }
 
 void fd_store_name(char *buf, size_t size, int pid, uint64_t seq) {
@@ -80,8 +179,28 @@ uint64_t fd_store_name_seq(const char *name, int pid) {
         return errno == 0 && *end == '\0' ? (uint64_t) seq : 0;
 }
 
-int notify_fd_store(const int *fds, size_t n_fds, const char *name) {
-        char message[sizeof "FDSTORE=1\nFDNAME=" + FD_STORE_NAME_MAX];
-        snprintf(message, sizeof message, "FDSTORE=1\nFDNAME=%s", name);
-        return sd_pid_notify_with_fds(0, 0, message, fds, (unsigned) n_fds);
+int notify_fd_store(struct notify *n, int conn_fd, const char *name) {
+        char text[sizeof "FDSTORE=1\nFDPOLL=0\nFDNAME=" + FD_STORE_NAME_MAX];
+        snprintf(text, sizeof text, "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", name);
+        return notify_send(n, text, conn_fd);
+}
+
+int notify_fd_store_remove(struct notify *n, const char *name) {
+        char text[sizeof "FDSTOREREMOVE=1\nFDNAME=" + FD_STORE_NAME_MAX];
+        snprintf(text, sizeof text, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        return notify_send(n, text, -1);
+}
+
+int notify_barrier(struct notify *n) {
+        int pipe_fds[2];
+
+        if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        int r = notify_send(n, "BARRIER=1", pipe_fds[1]);
+        safe_close(pipe_fds[1]);
+        if (r < 0) {
+                safe_close(pipe_fds[0]);
+                return r;
+        }
+        return pipe_fds[0];
 }

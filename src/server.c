@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -30,33 +31,53 @@
 #define BACKOFF_MIN_MS 100u
 #define BACKOFF_MAX_MS 1000u
 
+/* The names of the connections the previous instance left in the store. */
+static int resume_names(struct server *s) {
+        size_t n = s->sockets.n_stored;
+        if (n == 0)
+                return fd_store_resume(&s->fd_store, NULL, 0);
+        const char **names = calloc(n, sizeof *names);
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                names[i] = s->sockets.stored[i].name;
+        int r = fd_store_resume(&s->fd_store, names, n);
+        free(names);
+        return r;
+}
+
 int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
-                int signal_fd) {
+                int signal_fd, struct notify *notify, unsigned fd_store_max) {
         *s = (struct server) {
                 .options = o,
                 .signal_fd = signal_fd,
+                .notify = *notify,
                 .report_fds = { -1, -1 },
                 .pending = { .fd = -1 },
                 .status_changed = true,
                 .pid = getpid(),
                 .watchdog_period_usec = notify_watchdog_period(),
         };
-        fd_store_init(&s->fd_store, notify_fd_store_max(), s->pid);
-        /* Connections resumed from the fd store come on top of the cap. */
-        int r = children_init(&s->children, o->max_connections + sockets->n_stored);
+        *notify = NOTIFY_NONE;
+        fd_store_init(&s->fd_store, fd_store_max, s->pid);
+        s->sockets = *sockets;
+        *sockets = SOCKET_SET_EMPTY;
+        /* Connections resumed from the fd store come on top of the cap, in
+         * both tables: every one of them may be from a client of its own. */
+        size_t capacity = o->max_connections + s->sockets.n_stored;
+        int r = children_init(&s->children, capacity);
         if (r < 0)
                 return r;
         if (o->max_connections_per_source > 0) {
-                r = sources_init(&s->sources, o->max_connections);
+                r = sources_init(&s->sources, capacity);
                 if (r < 0)
                         return r;
         }
         if (log_enabled(LOG_LEVEL_DEBUG) && pipe2(s->report_fds, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
-        s->sockets = *sockets;
-        *sockets = SOCKET_SET_EMPTY;
-        for (size_t i = 0; i < s->sockets.n_stored; i++)
-                fd_store_resumed(&s->fd_store, s->sockets.stored[i].name);
+        r = resume_names(s);
+        if (r < 0)
+                return r;
         if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
                 log_notice("--max-connections=%u is above the fd store's size (%u): connections "
                            "beyond %u will not survive a restart", o->max_connections,
@@ -72,6 +93,8 @@ void server_free(struct server *s) {
         s->report_fds[1] = safe_close(s->report_fds[1]);
         children_free(&s->children);
         sources_free(&s->sources);
+        fd_store_free(&s->fd_store);
+        notify_close(&s->notify);
 }
 
 static unsigned n_active(const struct server *s) {
@@ -106,10 +129,19 @@ static void format_status(const struct server *s, char *text) {
         status_format(text, STATUS_TEXT_MAX, &st);
 }
 
+/* A message PID 1 had no room for goes out again once the notify socket
+ * polls writable. */
+static int notified(struct server *s, int r) {
+        if (r == -EAGAIN)
+                s->notify_blocked = true;
+        return r;
+}
+
 static void send_status(struct server *s, usec_t now) {
         char text[STATUS_TEXT_MAX];
         format_status(s, text);
-        (void) notify_status(text);
+        if (notified(s, notify_status(&s->notify, text)) == -EAGAIN)
+                return;
         s->status_changed = false;
         s->status_sent_usec = now;
 }
@@ -126,15 +158,19 @@ static bool limited_source(const struct server *s, const struct sockaddr_storage
  * alone. */
 static void remember_child(struct server *s, pid_t pid, struct connection *c) {
         struct child child = { .pid = pid, .peer = c->peer, .peer_len = c->peer_len,
-                               .start_usec = now_usec(), .young_fd = -1 };
+                               .start_usec = now_usec(), .young_fd = -1,
+                               .store_state = FD_STORE_YOUNG };
         struct in6_addr source;
 
         memcpy(child.fd_store_name, c->fd_store_name, sizeof child.fd_store_name);
+        if (child.fd_store_name[0] != '\0')
+                child.store_state = FD_STORE_CONFIRMED;         /* resumed */
         if (child.fd_store_name[0] == '\0' && fd_store_keep_young(&s->fd_store, child.start_usec))
                 child.young_fd = take_fd(&c->fd);
         else
                 c->fd = safe_close(c->fd);
-        /* Neither can fail: both are sized for the cap, which we never pass. */
+        /* Neither can fail: both are sized for the cap plus the connections
+         * resumed, and the loop stops accepting at the cap. */
         (void) children_add(&s->children, &child);
         if (limited_source(s, &c->peer, &source))
                 (void) sources_add(&s->sources, &source);
@@ -150,6 +186,7 @@ static void spawn_child(struct server *s, struct connection *c) {
                 .report_fd = s->report_fds[1],
                 .signal_fd = s->signal_fd,
                 .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
+                .stop_timeout_usec = s->options->shutdown_timeout_sec * USEC_PER_SEC,
                 .parent_pid = s->pid,
                 .fd_store = s->fd_store.max > 0,
                 .stored = c->fd_store_name[0] != '\0',
@@ -194,7 +231,9 @@ static void resume_stored(struct server *s) {
                 struct connection c = { .fd = sockets_take_stored(set, &name),
                                         .peer_len = sizeof c.peer };
                 if (c.fd < 0) {
-                        log_warning_errno(c.fd, "cannot take back stored connection %s", name);
+                        log_warning_errno(c.fd, "cannot take back stored connection %s, "
+                                          "dropping it from the fd store", name);
+                        fd_store_drop(&s->fd_store, name);
                         continue;
                 }
                 (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
@@ -289,11 +328,13 @@ static void read_reports(struct server *s) {
         }
 }
 
-/* Whether a child that exited with @status left its connection open: handed
- * over (stored, for the next instance), or killed before it could end it. */
-static bool left_open(int status) {
-        return WIFSIGNALED(status) ||
-               (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER);
+/* Whether a child that exited with @status left its connection to the next
+ * instance: handed over, or killed at the shutdown timeout, during a stop.
+ * One killed at any other time (the OOM killer, a crash, kill -9) ended its
+ * connection: it leaves the store, so that its client sees the end. */
+static bool left_open(const struct server *s, int status) {
+        return s->stopping && (WIFSIGNALED(status) ||
+                               (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER));
 }
 
 static void note_child_exit(struct server *s, pid_t pid, int status) {
@@ -310,7 +351,7 @@ static void note_child_exit(struct server *s, pid_t pid, int status) {
         (void) children_forget(&s->children, pid, &child);
         if (limited_source(s, &child.peer, &source))
                 sources_remove(&s->sources, &source);
-        fd_store_child_ended(&s->fd_store, &child, left_open(status));
+        fd_store_child_ended(&s->fd_store, &child, left_open(s, status));
         s->status_changed = true;
         if (child.reported)
                 log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
@@ -360,30 +401,29 @@ static void signal_children(struct server *s, int signo) {
         children_foreach(&s->children, signal_child, &signo);
 }
 
+/* PID 1 has confirmed it holds the connection: its child hands it over at a
+ * stop from now on. (The child is still ours, reaped or not: its PID cannot
+ * have been reused.) */
 static void tell_child_stored(pid_t pid, void *userdata) {
         (void) userdata;
         (void) kill(pid, SIGNAL_STORED);
 }
 
-/* The young connections born at or before @born_before go into the fd
- * store, and their children hear of it. A full store is not an error: those
- * connections just end with this instance. */
-static void store_young(struct server *s, usec_t born_before, usec_t now) {
+/* The young connections due go into the fd store: those at least
+ * FD_STORE_MIN_AGE_USEC old, or, stopping, all of them. Those the store has
+ * no room for, or PID 1 no time for, stay young and are tried again at the
+ * next flush; at a stop, they end as without a store. */
+static void store_young(struct server *s, usec_t now) {
         struct fd_store_shortfall shortfall;
         unsigned suppressed;
+        usec_t born_before = s->stopping ? USEC_INFINITY : now - FD_STORE_MIN_AGE_USEC;
 
-        fd_store_flush(&s->fd_store, &s->children, born_before, now, tell_child_stored, NULL,
-                       &shortfall);
-        if (shortfall.n_full > 0 &&
-            ratelimit_allow_many(&s->fd_store_full, now, shortfall.n_full, &suppressed))
-                log_notice("fd store full (%u): %u connection%s will not survive a restart",
-                           s->fd_store.max, shortfall.n_full + suppressed,
-                           shortfall.n_full + suppressed == 1 ? "" : "s");
-        if (shortfall.n_failed > 0 &&
-            ratelimit_allow_many(&s->fd_store_failed, now, shortfall.n_failed, &suppressed))
-                log_warning_errno(shortfall.error, "cannot put %u connection%s in the fd store",
-                                  shortfall.n_failed + suppressed,
-                                  shortfall.n_failed + suppressed == 1 ? "" : "s");
+        fd_store_flush(&s->fd_store, &s->notify, &s->children, born_before, now, &shortfall);
+        if (shortfall.n_full > 0 && ratelimit_allow(&s->fd_store_full, now, &suppressed))
+                log_fd_store_full(s->fd_store.max, shortfall.n_full, suppressed);
+        if (shortfall.n_failed > 0 && notified(s, shortfall.error) != -EAGAIN &&
+            ratelimit_allow(&s->fd_store_failed, now, &suppressed))
+                log_fd_store_failed(shortfall.error, shortfall.n_failed, suppressed);
 }
 
 /* A connection still waiting for a fork when the stop comes: no child will
@@ -392,29 +432,53 @@ static void store_pending(struct server *s) {
         if (s->pending.fd < 0)
                 return;
         if (s->pending.fd_store_name[0] == '\0')
-                (void) fd_store_one(&s->fd_store, s->pending.fd);
+                (void) notified(s, fd_store_one(&s->fd_store, &s->notify, s->pending.fd));
         s->pending.fd = safe_close(s->pending.fd);
+}
+
+/* Stopping: once PID 1 has confirmed every connection sent to the store (or
+ * at the confirmation deadline), every child is asked to finish: those told
+ * their connection is stored hand it over, the others write back what they
+ * read and close it. */
+static void signal_children_when_confirmed(struct server *s, usec_t now) {
+        if (!s->stopping || s->children_signalled)
+                return;
+        if (s->fd_store.n_unconfirmed > 0 && now < s->confirm_deadline_usec)
+                return;
+        signal_children(s, SIGTERM);
+        s->children_signalled = true;
+}
+
+/* At most this long, and half the shutdown timeout, a stop waits for PID 1
+ * to confirm the connections it just sent to the store. */
+#define STOP_CONFIRM_MAX_USEC (2 * USEC_PER_SEC)
+
+static void send_stopping(struct server *s) {
+        char text[STATUS_TEXT_MAX];
+        format_status(s, text);
+        s->stopping_sent = notified(s, notify_stopping(&s->notify, text)) != -EAGAIN;
 }
 
 /* SIGTERM: close the listeners and datagram sockets (systemd keeps its
  * copies, so clients queue for the next instance), put every connection not
- * in the fd store yet there, then ask every child to finish what it has
- * read (handing a stored connection over), and give them shutdown_timeout
- * seconds. */
+ * in the fd store yet there, then, once PID 1 confirmed them, ask every
+ * child to finish what it has read (handing a stored connection over), and
+ * give them shutdown_timeout seconds in all. */
 static void begin_stop(struct server *s) {
-        char text[STATUS_TEXT_MAX];
         usec_t now = now_usec();
+        usec_t timeout = s->options->shutdown_timeout_sec * USEC_PER_SEC;
 
         if (s->stopping)
                 return;
         s->stopping = true;
         sockets_close(&s->sockets);
-        store_young(s, USEC_INFINITY, now);
+        store_young(s, now);
         store_pending(s);
-        signal_children(s, SIGTERM);
-        s->stop_deadline_usec = now + s->options->shutdown_timeout_sec * USEC_PER_SEC;
-        format_status(s, text);
-        (void) notify_stopping(text);
+        s->stop_deadline_usec = now + timeout;
+        s->confirm_deadline_usec = now + (timeout / 2 < STOP_CONFIRM_MAX_USEC
+                                                  ? timeout / 2 : STOP_CONFIRM_MAX_USEC);
+        signal_children_when_confirmed(s, now);
+        send_stopping(s);
         log_stopping(n_active(s), s->options->shutdown_timeout_sec);
 }
 
@@ -431,15 +495,33 @@ static int handle_signals(struct server *s) {
         }
 }
 
-/* Whatever is due by @now: a retried fork, young connections for the fd
- * store, the kill at the stop deadline, a throttled STATUS, a watchdog ping. */
+/* What is owed to PID 1 and may have found its queue full: READY=1 and
+ * STOPPING=1, and the fd store's removals (sent before any store, so that
+ * their slots are free when a store comes). */
+static void send_owed(struct server *s) {
+        if (!s->ready_sent) {
+                char text[STATUS_TEXT_MAX];
+                format_status(s, text);
+                s->ready_sent = notified(s, notify_ready(&s->notify, text)) != -EAGAIN;
+        }
+        if (s->stopping && !s->stopping_sent)
+                send_stopping(s);
+        (void) notified(s, fd_store_send_removals(&s->fd_store, &s->notify));
+}
+
+/* Whatever is due by @now: messages owed to PID 1, a retried fork, young
+ * connections for the fd store, the children's stop, the kill at the stop
+ * deadline, a throttled STATUS, a watchdog ping. */
 static void run_timers(struct server *s, usec_t now) {
+        send_owed(s);
         if (s->pending.fd >= 0 && now >= s->paused_until_usec)
                 spawn_child(s, &s->pending);
         if (now >= s->paused_until_usec)
                 resume_stored(s);
-        if (!s->stopping && now >= s->fd_store.next_flush_usec)
-                store_young(s, now - FD_STORE_MIN_AGE_USEC, now);
+        if (!s->children_signalled && now >= s->fd_store.next_flush_usec)
+                store_young(s, now);
+        (void) fd_store_check_barrier(&s->fd_store, &s->notify, now);
+        signal_children_when_confirmed(s, now);
         if (s->stopping && now >= s->stop_deadline_usec && n_active(s) > 0) {
                 s->n_killed = n_active(s);
                 signal_children(s, SIGKILL);
@@ -448,10 +530,9 @@ static void run_timers(struct server *s, usec_t now) {
         if (s->status_changed && now >= status_next_usec(s->status_sent_usec))
                 send_status(s, now);
         if (s->watchdog_period_usec > 0 &&
-            now >= s->watchdog_sent_usec + s->watchdog_period_usec) {
-                (void) notify_watchdog();
+            now >= s->watchdog_sent_usec + s->watchdog_period_usec &&
+            notified(s, notify_watchdog(&s->notify)) != -EAGAIN)
                 s->watchdog_sent_usec = now;
-        }
 }
 
 static usec_t earliest(usec_t a, usec_t b) {
@@ -465,9 +546,12 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         else if (resuming(s))
                 t = now;
         if (s->stopping)
-                t = earliest(t, s->stop_deadline_usec);
-        else
+                t = earliest(t, s->children_signalled ? s->stop_deadline_usec
+                                                      : s->confirm_deadline_usec);
+        if (!s->children_signalled)
                 t = earliest(t, s->fd_store.next_flush_usec);
+        if (s->fd_store.barrier_fd >= 0)
+                t = earliest(t, s->fd_store.barrier_sent_usec + FD_STORE_BARRIER_TIMEOUT_USEC);
         if (s->status_changed)
                 t = earliest(t, status_next_usec(s->status_sent_usec));
         if (s->watchdog_period_usec > 0)
@@ -475,11 +559,20 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         return t;
 }
 
-/* One turn of the loop: wait for a signal, a client, a datagram or a deadline. */
+/* The loop's fds besides the sockets: the signalfd, PID 1's answer to a
+ * barrier, and the notify socket while PID 1 has no room for our messages. */
+enum { POLL_SIGNALS, POLL_BARRIER, POLL_NOTIFY, POLL_SOCKETS };
+
+/* One turn of the loop: wait for a signal, a client, a datagram, PID 1 or a
+ * deadline. */
 static int server_turn(struct server *s) {
-        struct pollfd fds[1 + 2 * SOCKETS_MAX] = { { .fd = s->signal_fd, .events = POLLIN } };
+        struct pollfd fds[POLL_SOCKETS + 2 * SOCKETS_MAX] = {
+                [POLL_SIGNALS] = { .fd = s->signal_fd, .events = POLLIN },
+                [POLL_BARRIER] = { .fd = s->fd_store.barrier_fd, .events = POLLIN },
+                [POLL_NOTIFY] = { .fd = s->notify_blocked ? s->notify.fd : -1, .events = POLLOUT },
+        };
         const struct socket_set *set = &s->sockets;
-        size_t n = 1, n_datagrams = set->n_datagrams;
+        size_t n = POLL_SOCKETS, n_datagrams = set->n_datagrams;
         usec_t now = now_usec();
 
         for (size_t i = 0; i < n_datagrams; i++)
@@ -490,16 +583,21 @@ static int server_turn(struct server *s) {
         if (poll(fds, n, poll_timeout_ms(next_deadline(s, now), now)) < 0 && errno != EINTR)
                 return -errno;
 
-        if (fds[0].revents) {
+        if (fds[POLL_SIGNALS].revents) {
                 int r = handle_signals(s);
                 if (r < 0)
                         return r;
         }
+        if (fds[POLL_NOTIFY].revents)
+                s->notify_blocked = false;
+        if (fds[POLL_BARRIER].revents)
+                fd_store_confirm(&s->fd_store, &s->notify, &s->children, now_usec(),
+                                 tell_child_stored, NULL);
         /* A SIGTERM just handled closed every socket: poll results are stale. */
-        for (size_t i = 1; i < n && !s->stopping; i++) {
+        for (size_t i = POLL_SOCKETS; i < n && !s->stopping; i++) {
                 if (!fds[i].revents)
                         continue;
-                if (i <= n_datagrams)
+                if (i < POLL_SOCKETS + n_datagrams)
                         echo_datagrams(s, fds[i].fd);
                 else
                         accept_connections(s, fds[i].fd);
@@ -509,13 +607,10 @@ static int server_turn(struct server *s) {
 }
 
 int server_run(struct server *s) {
-        char text[STATUS_TEXT_MAX];
-
         if (s->sockets.n_stored > 0)
                 log_info("resuming %zu connection%s kept in the fd store", s->sockets.n_stored,
                          s->sockets.n_stored == 1 ? "" : "s");
-        format_status(s, text);
-        (void) notify_ready(text);
+        send_owed(s);           /* READY=1 */
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();
         s->status_changed = false;
 
@@ -524,6 +619,10 @@ int server_run(struct server *s) {
                 if (r < 0)
                         return log_error_errno(r, "main loop failed");
         }
+        /* Connections that ended during the stop leave the store now, if
+         * PID 1 has room; those it has not stay for the next instance, which
+         * finds them ended. */
+        send_owed(s);
         send_status(s, now_usec());
         log_stopped(s->n_total, s->n_killed);
         return 0;

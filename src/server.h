@@ -9,6 +9,7 @@
 #include "children.h"
 #include "echo.h"
 #include "fdstore.h"
+#include "notify.h"
 #include "options.h"
 #include "ratelimit.h"
 #include "sockets.h"
@@ -21,6 +22,10 @@ struct server {
         pid_t pid;
         struct socket_set sockets;      /* listeners and datagram sockets */
         int signal_fd;
+        struct notify notify;           /* to systemd; fd -1: none */
+        /* PID 1 has not read what we sent: poll for room, then send again. */
+        bool notify_blocked;
+        bool ready_sent;
         /* Children's struct echo_report, read before each reap; only with
          * debug logging, the one level that logs every connection. */
         int report_fds[2];
@@ -45,6 +50,11 @@ struct server {
         struct fd_store fd_store;
 
         bool stopping;
+        /* Stopping, the children are signalled once PID 1 has confirmed every
+         * connection sent to the store, or at this time. */
+        usec_t confirm_deadline_usec;
+        bool children_signalled;
+        bool stopping_sent;
         usec_t stop_deadline_usec;
         unsigned n_killed;
 
@@ -52,9 +62,10 @@ struct server {
         struct ratelimit source_limit, datagram_dropped, fd_store_full, fd_store_failed;
 };
 
-/* Takes over @sockets (leaving it empty) and @signal_fd. Returns 0 or -ENOMEM. */
+/* Takes over @sockets (leaving it empty), @signal_fd and @notify; an fd
+ * store of @fd_store_max fds (0: none). Returns 0 or -ENOMEM. */
 int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
-                int signal_fd);
+                int signal_fd, struct notify *notify, unsigned fd_store_max);
 void server_free(struct server *s);
 
 /* Serves until SIGTERM or SIGINT and the drain that follows. Returns 0, or

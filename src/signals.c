@@ -37,7 +37,6 @@ int signals_read(int signal_fd) {
 void signals_reset_for_child(void) {
         sigset_t mask;
 
-        (void) signal(SIGPIPE, SIG_DFL);
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);

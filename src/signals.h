@@ -16,7 +16,9 @@ int signals_open(void);
  * or -errno. */
 int signals_read(int signal_fd);
 
-/* In a new child: SIGPIPE back to its default, everything unblocked except
- * SIGTERM, SIGINT and SIGNAL_STORED, which the child still reads from the
- * inherited signalfd (after fork(2) it reports the child's own signals). */
+/* In a new child: everything unblocked except SIGTERM, SIGINT and
+ * SIGNAL_STORED, which the child still reads from the inherited signalfd
+ * (after fork(2) it reports the child's own signals). SIGPIPE stays
+ * ignored: a write to a peer that is gone (its client, or a parent that
+ * died) is an error to handle, not the child's end. */
 void signals_reset_for_child(void);

@@ -10,7 +10,7 @@ import sys
 
 # libc, as glibc 2.36 names it (with _FORTIFY_SOURCE and 64-bit variants).
 LIBC = {'__errno_location', '_exit', 'clock_gettime', 'close', 'close_range', 'fcntl', 'fcntl64',
-        'getenv', 'getpid', 'getppid', 'ioctl', 'poll', '__poll_chk', 'prctl', 'raise', 'read',
+        'getenv', 'getpid', 'getppid', 'getrlimit', 'getrlimit64', 'ioctl', 'poll', '__poll_chk', 'prctl', 'raise', 'read',
         '__read_chk', 'recv', 'send', 'shutdown', 'unsetenv', 'write', 'memcpy', 'memset',
         '__stack_chk_fail', '_GLOBAL_OFFSET_TABLE_'}
 # echod's own, each calling libc only: signals.c's read(), sigaction and sigprocmask.

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """With an fd store (FDSTORE=64 and a real NOTIFY_SOCKET that keeps what is passed, as PID 1
 does): 300 short connections never reach the store; 40 connections held for a second go in,
-in one or two FDSTORE=1 messages (one per flush period they took to open; a name each,
-never reused), never one message per connection; and a stored connection the client ends still ends for it (echo, then EOF), its
-stored copy hanging up, which is what makes PID 1 drop it."""
-import select
+each alone, under a name of its own never reused, with FDPOLL=0, followed by a barrier; and
+a stored connection the client ends still ends for it (echo, then EOF), and echod removes it
+from the store by its name (FDSTOREREMOVE=1)."""
 import time
 
 from echod_test import (Daemon, bound, expect, expect_clean_exit, expect_echo, expect_eof,
@@ -28,34 +27,38 @@ def short_connections_stay_out_of_the_store():
                                             f'the fd store (at most {allowed} may)')
 
                 n_messages_before = len(daemon.notify.stored())
-                started = time.monotonic()
                 held = [daemon.connect(timeout=bound(5)) for _ in range(N_HELD)]
                 for i, sock in enumerate(held):
                         expect_echo(sock, b'held %d' % i)
-                # One message a flush (every 0.25 s) at most, whatever the number of
-                # connections: two when they all open at once.
-                ticks = int((time.monotonic() - started) / 0.25) + 2
                 expect(wait_stored(daemon, n_stored + N_HELD),
                        f'expected {N_HELD} connections in the store within {bound(2)} s, got '
                        f'{sum(len(fds) for _, fds in daemon.notify.stored())}')
                 messages = daemon.notify.stored()[n_messages_before:]
                 names = [name for name, _ in daemon.notify.stored()]
-                expect(len(messages) <= min(ticks, N_HELD // 4),
-                       f'{N_HELD} connections, opened in {ticks - 2} flush periods, took '
-                       f'{len(messages)} messages')
-                expect(len(set(names)) == len(names), f'a batch name used twice: {names}')
+                expect(all(len(fds) == 1 for _, fds in messages),
+                       f'one connection a message: {[len(fds) for _, fds in messages]}')
+                expect(len(set(names)) == len(names), f'a name used twice: {names}')
+                unpolled = [m for m in daemon.notify.messages
+                            if m.get('FDSTORE') == '1' and m.get('FDPOLL') != '0']
+                expect(not unpolled, f'stored without FDPOLL=0: {unpolled[:2]}')
+                expect(daemon.notify.count('BARRIER') >= 1, 'no barrier after the stores')
 
                 # The client ends one: it gets its echo and EOF although the store holds a copy.
-                stored_copies = [fd for _, fds in messages for fd in fds]
+                name_of_port = {fds[0].getpeername()[1]: name for name, fds in messages}
+                ended_name = name_of_port[held[0].getsockname()[1]]
                 held[0].sendall(b'last words')
                 held[0].shutdown(1)
                 got = recv_exactly(held[0], len(b'last words'), timeout=bound(5),
                                    what='the echo of a stored connection')
                 expect(got == b'last words', f'the echo of a stored connection: {got!r}')
                 expect_eof(held[0], what='a stored connection its client ended')
-                wait_until(lambda: hung_up(stored_copies), bound(2))
-                expect(len(hung_up(stored_copies)) == 1, f'expected the one ended connection to hang up in the '
-                                          f'store, {len(hung_up(stored_copies))} did')
+                removed = wait_until(lambda: daemon.notify.wait_for(
+                        lambda m: m.get('FDSTOREREMOVE') == '1' and
+                        m.get('FDNAME') == ended_name, 0) is not None, bound(2))
+                expect(removed, f'no FDSTOREREMOVE=1 for {ended_name}')
+                held_names = [name for name, _ in daemon.notify.held()]
+                expect(ended_name not in held_names and len(held_names) == N_HELD - 1 +
+                       n_stored, f'the store holds {len(held_names)}: {held_names[:3]}...')
                 for i, sock in enumerate(held[1:], 1):
                         expect_echo(sock, b'still here %d' % i)
                         sock.close()
@@ -70,14 +73,6 @@ def wait_stored(daemon, n):
                 time.sleep(0.05)
         return False
 
-
-def hung_up(socks):
-        """Those of @socks that poll POLLHUP now, as PID 1's FDPOLL would see them."""
-        poller = select.poll()
-        for sock in socks:
-                poller.register(sock.fileno(), 0)
-        hung = {fd for fd, events in poller.poll(0) if events & select.POLLHUP}
-        return [sock for sock in socks if sock.fileno() in hung]
 
 
 run(short_connections_stay_out_of_the_store)

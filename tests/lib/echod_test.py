@@ -26,6 +26,9 @@ import time
 
 EXIT_SKIP = 77
 ECHOD = os.environ.get('ECHOD', '')
+PASS_FDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pass-fds')
+# Runs a command where close_range(2) fails (tests/helpers/no-close-range.c).
+NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
 WRAPPER = shlex.split(os.environ.get('ECHOD_WRAPPER', ''))
 # valgrind makes the daemon ~20x slower on CPU; the bounds below are already generous for an
 # unwrapped run, so 10x of them is plenty. Sanitizers cost ~2-3x, which the bounds absorb.
@@ -120,6 +123,15 @@ def free_port():
                 if _port_is_free(socket.AF_INET6, '::1', port):
                         return port
         fail('could not find a TCP port free on both 127.0.0.1 and ::1')
+
+
+def listening_socket(host='127.0.0.1'):
+        """A listening TCP socket on a free port of @host, as echo.socket would pass one."""
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.bind((host, 0))
+        sock.listen(socket.SOMAXCONN)
+        return sock
 
 
 def client_address(listen_text):
@@ -713,39 +725,80 @@ def kill_if_running(snap, signo=signal.SIGKILL):
 # --- the notify socket -------------------------------------------------------------------------
 
 class NotifySocket:
-        """A real NOTIFY_SOCKET: an AF_UNIX datagram socket the daemon's sd_notify() writes to.
-        Like systemd, it reads all the time (a thread): sd_notify() blocks once the receive
-        queue is full, and a test busy elsewhere must not stall the daemon that way. Every
-        message is kept, parsed into {'READY': '1', 'STATUS': '...'}. Like systemd's fd store,
-        it keeps the fds a message passes (FDSTORE=1), as sockets in the message's '_fds'."""
+        """A real NOTIFY_SOCKET: an AF_UNIX datagram socket the daemon's messages go to.
+        Like systemd, it reads all the time (a thread), unless a test stalls it (stall()),
+        as a busy PID 1 would. Every message is kept, parsed into {'READY': '1', 'STATUS':
+        '...'}. Like systemd's fd store, it keeps the fds a message passes (FDSTORE=1), as
+        sockets in the message's '_fds', at most @store_max of them (None: no limit): like
+        PID 1, it closes every fd past that. FDSTOREREMOVE=1 closes the fds stored under
+        that name, and BARRIER=1 closes the fd it carries, as PID 1 does once it has read
+        every earlier message."""
 
         MAX_FDS = 253   # SCM_MAX_FD: the most one message can pass
 
-        def __init__(self, path):
+        def __init__(self, path, store_max=None):
                 self.path = path
+                self.store_max = store_max
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 self.sock.bind(path)
                 self.messages = []
+                self.refused = 0        # fds closed because the store was full
+                self.store = []         # [(name, socket)] held now
                 self._arrived = threading.Condition()
                 self._closing = False
+                self._socket_lock = threading.Lock()    # the reader's, or go_away()'s
+                self._reading = threading.Event()
+                self._reading.set()
                 self._reader = threading.Thread(target=self._read_all, daemon=True)
                 self._reader.start()
 
         def close(self):
                 self._closing = True
+                self._reading.set()
                 self._reader.join()
                 self.sock.close()
-                for message in self.messages:
-                        for sock in message.get('_fds', []):
-                                sock.close()
+                for _, sock in self.store:
+                        sock.close()
+
+        def stall(self):
+                """Stops reading, as a PID 1 too busy for us: the daemon's queue fills."""
+                self._reading.clear()
+
+        def resume(self):
+                self._reading.set()
+
+        def go_away(self):
+                """The socket is closed and its path removed, as if PID 1 had gone: sending
+                fails (ECONNREFUSED, then ENOENT) until come_back()."""
+                self._reading.clear()
+                with self._socket_lock:
+                        self.sock.close()
+                        os.unlink(self.path)
+
+        def come_back(self):
+                """A new socket at the same path, read as before."""
+                with self._socket_lock:
+                        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                        self.sock.bind(self.path)
+                self._reading.set()
+
+        def _receive(self):
+                """The next message, or None after 50 ms without one (or while stalled)."""
+                with self._socket_lock:
+                        if not self._reading.is_set():
+                                return None
+                        ready, _, _ = select.select([self.sock], [], [], 0.05)
+                        if not ready:
+                                return None
+                        return self.sock.recvmsg(65536, socket.CMSG_SPACE(self.MAX_FDS * 4))
 
         def _read_all(self):
                 while not self._closing:
-                        ready, _, _ = select.select([self.sock], [], [], 0.05)
-                        if not ready:
+                        self._reading.wait()
+                        received = self._receive()
+                        if not received:
                                 continue
-                        data, ancillary, _, _ = self.sock.recvmsg(
-                                65536, socket.CMSG_SPACE(self.MAX_FDS * 4))
+                        data, ancillary, _, _ = received
                         fields = dict(line.partition('=')[::2]
                                       for line in data.decode(errors='replace').splitlines()
                                       if '=' in line)
@@ -754,11 +807,33 @@ class NotifySocket:
                                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                                         fds += struct.unpack(f'{len(payload) // 4}i',
                                                              payload[:len(payload) // 4 * 4])
-                        if fds:
-                                fields['_fds'] = [socket.socket(fileno=fd) for fd in fds]
                         with self._arrived:
+                                self._take(fields, fds)
                                 self.messages.append(fields)
                                 self._arrived.notify_all()
+
+        def _take(self, fields, fds):
+                """What PID 1 does with a message's fds."""
+                if fields.get('FDSTORE') == '1':
+                        kept = []
+                        for fd in fds:
+                                if self.store_max is not None and \
+                                   len(self.store) >= self.store_max:
+                                        os.close(fd)
+                                        self.refused += 1
+                                        continue
+                                sock = socket.socket(fileno=fd)
+                                self.store.append((fields.get('FDNAME'), sock))
+                                kept.append(sock)
+                        fields['_fds'] = kept
+                        return
+                if fields.get('FDSTOREREMOVE') == '1':
+                        name = fields.get('FDNAME')
+                        for _, sock in [x for x in self.store if x[0] == name]:
+                                sock.close()
+                        self.store = [x for x in self.store if x[0] != name]
+                for fd in fds:          # BARRIER=1, or fds nobody asked for
+                        os.close(fd)
 
         def wait_for(self, predicate, timeout, start=0):
                 """The index of the first message from @start on that satisfies @predicate,
@@ -792,9 +867,14 @@ class NotifySocket:
                 return [m['STATUS'] for m in list(self.messages) if 'STATUS' in m]
 
         def stored(self):
-                """The FDSTORE=1 messages so far, as (name, [sockets])."""
+                """The FDSTORE=1 messages so far, as (name, [sockets kept])."""
                 return [(m.get('FDNAME'), m.get('_fds', [])) for m in list(self.messages)
                         if m.get('FDSTORE') == '1']
+
+        def held(self):
+                """What the store holds now: [(name, socket)]."""
+                with self._arrived:
+                        return list(self.store)
 
         def count(self, key, value='1'):
                 return sum(1 for m in list(self.messages) if m.get(key) == value)
@@ -814,12 +894,17 @@ class Daemon:
         starts on the first connection). @watchdog_usec sets WATCHDOG_USEC, and WATCHDOG_PID
         to the daemon's PID. @user (a pwd entry; standalone only, needs root) runs the daemon
         as that user, without supplementary groups. @fd_store sets FDSTORE (the store's size,
-        as systemd does): the notify socket then keeps what the daemon stores.
+        as systemd does): the notify socket then keeps what the daemon stores, at most
+        @store_max fds (None: as many as it is sent). @passed, [(name, socket)], are passed
+        as systemd passes sockets (LISTEN_FDS, from fd 3, in that order; see pass-fds): a
+        listening socket first, whose address clients then use, then connections the fd
+        store kept, which the notify socket holds from the start, as PID 1's store would.
+        @under, a command and its arguments, runs the daemon (e.g. NO_CLOSE_RANGE).
         """
 
         def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
                      socket_type=None, notify=True, watchdog_usec=None, user=None,
-                     fd_store=None):
+                     fd_store=None, store_max=None, passed=None, under=()):
                 self.args = list(args)
                 self.activate = activate
                 self.accept = accept
@@ -829,6 +914,9 @@ class Daemon:
                 self.watchdog_usec = watchdog_usec
                 self.user = user
                 self.fd_store = fd_store
+                self.store_max = store_max
+                self.passed = list(passed or [])
+                self.under = list(under)
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
                 self.executable = ECHOD
                 self.notify = None
@@ -860,7 +948,7 @@ class Daemon:
                 return False
 
         def _command(self, args):
-                daemon = WRAPPER + [self.executable] + args
+                daemon = self.under + WRAPPER + [self.executable] + args
                 if self.activate is None:
                         command = daemon
                 else:
@@ -872,6 +960,9 @@ class Daemon:
                         for name, value in self._daemon_env().items():
                                 command += ['-E', f'{name}={value}']
                         command += ['--'] + daemon
+                if self.passed:
+                        spec = ','.join(f'{sock.fileno()}:{name}' for name, sock in self.passed)
+                        command = [sys.executable, PASS_FDS, spec] + command
                 if self.watchdog_usec is not None:
                         # sd_watchdog_enabled() wants WATCHDOG_PID to be the daemon's own PID:
                         # the shell's $$, kept by exec.
@@ -903,7 +994,10 @@ class Daemon:
 
         def start(self):
                 if self.use_notify:
-                        self.notify = NotifySocket(os.path.join(self.tmp, 'notify'))
+                        self.notify = NotifySocket(os.path.join(self.tmp, 'notify'),
+                                                   store_max=self.store_max)
+                        self.notify.store = [(name, sock.dup()) for name, sock in self.passed
+                                             if name.startswith('echod-conn-')]
                 if self.user:   # sd_notify() connects to the socket as that user
                         os.chmod(self.tmp, 0o711)
                         if self.notify:
@@ -931,6 +1025,9 @@ class Daemon:
         def _start_once(self):
                 args = [self._format(a) for a in self.args]
                 self.listen_text = self._format(self.activate) if self.activate else None
+                if self.listen_text is None and self.passed:
+                        host, port = self.passed[0][1].getsockname()[:2]
+                        self.listen_text = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
                 if self.listen_text is None:
                         for flag, value in zip(args, args[1:]):
                                 if flag in ('-l', '--listen'):
@@ -945,7 +1042,8 @@ class Daemon:
                 with open(self.stderr_path, 'ab') as err, open(self.stdout_path, 'ab') as out:
                         self.process = subprocess.Popen(
                                 self._command(args), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, env=self._process_env(), **identity)
+                                stderr=err, env=self._process_env(),
+                                pass_fds=[sock.fileno() for _, sock in self.passed], **identity)
                 self.pid = self.process.pid
                 if self.activate is not None:
                         ready = lambda: 'Listening on' in self.stderr_text()

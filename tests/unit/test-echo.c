@@ -92,7 +92,7 @@ START_TEST(half_close_still_gets_every_byte_back) {
         ck_assert_int_eq(write(s[0], msg, sizeof msg), sizeof msg);
         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
 
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), sizeof msg);
         ck_assert_mem_eq(buf, msg, sizeof msg);
@@ -115,7 +115,7 @@ START_TEST(partial_writes_lose_nothing) {
                             .echoed = malloc(len) };
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes), 0);
+        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(c.n_echoed, len);
@@ -149,7 +149,7 @@ START_TEST(interrupted_system_calls_are_resumed) {
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
         ck_assert_int_eq(setitimer(ITIMER_REAL, &every_100us, NULL), 0);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
 
         setitimer(ITIMER_REAL, &off, NULL);
         pthread_join(thread, NULL);
@@ -168,7 +168,7 @@ START_TEST(silent_client_times_out) {
         uint64_t bytes;
 
         make_pair(s);
-        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, ECHO_STORE_NONE,
+        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, 0, ECHO_STORE_NONE,
                           &bytes), -ETIMEDOUT);
         ck_assert_uint_eq(bytes, 0);
         close(s[0]);
@@ -187,7 +187,7 @@ START_TEST(client_that_never_reads_times_out) {
         ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
         while (send(s[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
                 ;
-        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, ECHO_STORE_NONE,
+        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, 0, ECHO_STORE_NONE,
                           &bytes), -ETIMEDOUT);
         close(s[0]);
         close(s[1]);
@@ -205,7 +205,7 @@ START_TEST(client_gone_ends_the_pump) {
         ck_assert_int_eq(write(s[0], chunk, sizeof chunk), sizeof chunk);
         close(s[0]);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_NONE, &bytes);
+        int r = echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
 
         ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "pump returned %d", r);
         close(s[1]);
@@ -249,7 +249,7 @@ START_TEST(sigterm_returns_what_was_read_then_ends) {
         struct stopper st = { .fd = s[0], .echoed = malloc(len + 1), .size = len + 1 };
         ck_assert_int_eq(pthread_create(&thread, NULL, stopper_run, &st), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_NONE,
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE,
                           &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
@@ -273,6 +273,39 @@ static int blocked_signalfd(int signo) {
         return fd;
 }
 
+/* Stopped with a client that reads nothing: the pump gives up what it still
+ * owes once the stop timeout has passed, as its parent would kill it then;
+ * a child whose parent died has nobody else to end it. Well before the idle
+ * timeout. */
+START_TEST(a_stopped_pump_gives_up_at_the_stop_timeout) {
+        const size_t len = 65536;
+        char *data = random_bytes(len);
+        int s[2], tiny = 2048;
+        uint64_t bytes;
+
+        make_pair(s);
+        ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny), 0);
+        ck_assert_int_eq(setsockopt(s[0], SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny), 0);
+        int signal_fd = blocked_signalfd(SIGTERM);
+        ck_assert_int_eq(write(s[0], data, len), len);
+        ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+        usec_t started = now_usec();
+
+        int r = echo_pump(s[1], signal_fd, IDLE_5S, 300 * USEC_PER_MSEC, ECHO_STORE_NONE,
+                          &bytes);
+
+        usec_t took = now_usec() - started;
+        ck_assert_int_eq(r, -ECANCELED);
+        ck_assert_uint_lt(bytes, len);
+        ck_assert_uint_ge(took, 300 * USEC_PER_MSEC);
+        ck_assert_uint_lt(took, 3 * USEC_PER_SEC);
+        free(data);
+        close(signal_fd);
+        close(s[0]);
+        close(s[1]);
+}
+END_TEST
+
 static void *send_late(void *userdata) {
         int fd = *(int *) userdata;
         usleep(50 * 1000);
@@ -293,7 +326,7 @@ START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
         ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_NONE,
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE,
                           &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
@@ -318,7 +351,7 @@ START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
         ck_assert_int_eq(write(s[0], "early", 5), 5);
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_STORED,
+        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_STORED,
                           &bytes), ECHO_HANDED_OVER);
 
         ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
@@ -359,7 +392,7 @@ START_TEST(a_connection_stored_later_is_handed_over) {
                 ck_assert_int_eq(kill(getpid(), orders[i][1]), 0);
                 ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, ECHO_STORE_LATER, &bytes),
+                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_LATER, &bytes),
                                  ECHO_HANDED_OVER);
 
                 pthread_join(thread, NULL);
@@ -393,7 +426,7 @@ START_TEST(the_end_reaches_the_client_while_a_copy_is_held) {
                         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
                 }
 
-                int r = echo_pump(s[1], -1, idle[i], ECHO_STORE_NONE, &bytes);
+                int r = echo_pump(s[1], -1, idle[i], 0, ECHO_STORE_NONE, &bytes);
                 close(s[1]);
 
                 ck_assert_int_eq(r, i == 0 ? 0 : -ETIMEDOUT);
@@ -435,7 +468,7 @@ START_TEST(with_a_store_a_killed_pump_loses_nothing) {
         if (pid == 0) {
                 uint64_t bytes;
                 close(s[0]);
-                (void) echo_pump(s[1], -1, IDLE_5S, ECHO_STORE_LATER, &bytes);
+                (void) echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_LATER, &bytes);
                 _exit(0);
         }
         for (int i = 0; i < 100 && sent < len; i++) {  /* until both ways are full */
@@ -477,6 +510,7 @@ int main(void) {
         tcase_add_test(tc, client_gone_ends_the_pump);
         tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
         tcase_add_test(tc, bytes_in_flight_at_sigterm_still_come_back);
+        tcase_add_test(tc, a_stopped_pump_gives_up_at_the_stop_timeout);
         tcase_add_test(tc, hand_over_leaves_the_connection_open_and_unread_bytes_queued);
         tcase_add_test(tc, a_connection_stored_later_is_handed_over);
         tcase_add_test(tc, the_end_reaches_the_client_while_a_copy_is_held);

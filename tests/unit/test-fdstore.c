@@ -1,8 +1,10 @@
-/* systemd's fd store as echod uses it: names, size, and which connections go
- * in, when, in how many messages (read from a real NOTIFY_SOCKET). */
+/* systemd's fd store as echod uses it: names, size, which connections go in
+ * and when, when PID 1 has certainly taken them, and when their slots are
+ * free again; every message read from a real NOTIFY_SOCKET. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,48 +51,62 @@ START_TEST(a_reused_pid_continues_after_the_stored_names) {
 }
 END_TEST
 
-START_TEST(the_store_exists_only_with_a_notify_socket_and_a_size) {
-        unsetenv("NOTIFY_SOCKET");
-        setenv("FDSTORE", "1024", 1);
-        ck_assert_uint_eq(notify_fd_store_max(), 0);
-        setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
-        ck_assert_uint_eq(notify_fd_store_max(), 1024);
-        setenv("FDSTORE", "lots", 1);
-        ck_assert_uint_eq(notify_fd_store_max(), 0);
+START_TEST(the_size_systemd_passes_is_read_whole_or_not_at_all) {
         unsetenv("FDSTORE");
-        ck_assert_uint_eq(notify_fd_store_max(), 0);
-        unsetenv("NOTIFY_SOCKET");
+        ck_assert_int_eq(notify_fd_store_max_from_env(), -ENOENT);
+        setenv("FDSTORE", "1024", 1);
+        ck_assert_int_eq(notify_fd_store_max_from_env(), 1024);
+        setenv("FDSTORE", "0", 1);
+        ck_assert_int_eq(notify_fd_store_max_from_env(), 0);
+        static const char *const bad[] = { "", "lots", "12x", "-1", " 12", "99999999999" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                setenv("FDSTORE", bad[i], 1);
+                ck_assert_int_eq(notify_fd_store_max_from_env(), -EINVAL);
+        }
+        unsetenv("FDSTORE");
 }
 END_TEST
 
-/* A notify socket of our own, as systemd's would be. */
-static int open_notify_socket(void) {
+/* PID 1's end of the notify socket, and ours, connected to it. */
+struct manager {
+        int fd;
+        struct notify notify;
+};
+
+static void manager_open(struct manager *m, int rcvbuf) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int size = 4 << 20;
         char name[64];
 
         snprintf(name, sizeof name, "@echod-test-notify-%d", (int) getpid());
         memcpy(sa.sun_path + 1, name + 1, strlen(name) - 1);   /* abstract */
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        ck_assert_int_ge(fd, 0);
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa,
+        m->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(m->fd, 0);
+        (void) setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        ck_assert_int_eq(bind(m->fd, (struct sockaddr *) &sa,
                               (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(name))),
                          0);
         setenv("NOTIFY_SOCKET", name, 1);
-        return fd;
+        ck_assert_int_eq(notify_open(&m->notify), 0);
+        ck_assert_ptr_null(getenv("NOTIFY_SOCKET"));    /* for no child to inherit */
 }
 
-/* Reads one message: its text into @text, its fds counted (and closed).
- * Returns the fd count, or -1 when no message is waiting. */
-static int read_message(int fd, char *text, size_t size) {
-        char control[CMSG_SPACE(sizeof(int) * FD_STORE_BATCH_MAX)];
+static void manager_close(struct manager *m) {
+        notify_close(&m->notify);
+        close(m->fd);
+}
+
+/* Reads one message into @text. Its fd, if it carries one, goes to
+ * *@ret_fd (-1 if none). Returns the number of fds, or -1 when no message is
+ * waiting. */
+static int read_message(struct manager *m, char *text, size_t size, int *ret_fd) {
+        char control[CMSG_SPACE(sizeof(int) * 4)];
         struct iovec iov = { .iov_base = text, .iov_len = size - 1 };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
                              .msg_controllen = sizeof control };
         int n_fds = 0;
 
-        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        *ret_fd = -1;
+        ssize_t n = recvmsg(m->fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0)
                 return -1;
         text[n] = '\0';
@@ -99,22 +115,62 @@ static int read_message(int fd, char *text, size_t size) {
                         continue;
                 int *fds = (int *) CMSG_DATA(c);
                 size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < k; i++)
-                        close(fds[i]);
+                for (size_t i = 0; i < k; i++) {
+                        if (*ret_fd < 0)
+                                *ret_fd = fds[i];
+                        else
+                                close(fds[i]);
+                }
                 n_fds += (int) k;
         }
         return n_fds;
 }
 
-static void count_stored(pid_t pid, void *userdata) {
+/* Reads one message, which must be @expected with @n_fds fds; closes them. */
+static void expect_message(struct manager *m, const char *expected, int n_fds) {
+        char text[256];
+        int fd;
+
+        ck_assert_int_eq(read_message(m, text, sizeof text, &fd), n_fds);
+        ck_assert_str_eq(text, expected);
+        if (fd >= 0)
+                close(fd);
+}
+
+/* Reads @n FDSTORE=1 messages of one fd each, closing the fds. */
+static void skip_stores(struct manager *m, unsigned n) {
+        char text[256];
+        int fd;
+
+        for (unsigned i = 0; i < n; i++) {
+                ck_assert_int_eq(read_message(m, text, sizeof text, &fd), 1);
+                ck_assert_ptr_nonnull(strstr(text, "FDSTORE=1\n"));
+                close(fd);
+        }
+}
+
+static void expect_no_message(struct manager *m) {
+        char text[256];
+        int fd;
+        ck_assert_int_eq(read_message(m, text, sizeof text, &fd), -1);
+}
+
+static bool barrier_answered(const struct fd_store *st) {
+        struct pollfd p = { .fd = st->barrier_fd, .events = POLLIN };
+        return st->barrier_fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
+static void count_confirmed(pid_t pid, void *userdata) {
         (void) pid;
         ++*(unsigned *) userdata;
 }
 
-enum { N_CONNECTIONS = 260, N_TOO_YOUNG = 2 };
+/* Few enough for the kernel's default queue of datagrams (net.unix.max_dgram_qlen
+ * is 10 where systemd has not raised it), barrier included. */
+enum { N_CONNECTIONS = 8, N_TOO_YOUNG = 2, ENDED = 5 };
 
-/* N_CONNECTIONS young connections, the last N_TOO_YOUNG born at 2000, the
- * rest at 1000; their other ends in @peers. */
+/* N_CONNECTIONS young connections, children 1000.., the last N_TOO_YOUNG
+ * born at 2000, the rest at 1000; their other ends in @peers. */
 static void add_young(struct children *c, struct fd_store *st, int *peers) {
         ck_assert_int_eq(children_init(c, N_CONNECTIONS), 0);
         for (int i = 0; i < N_CONNECTIONS; i++) {
@@ -128,107 +184,330 @@ static void add_young(struct children *c, struct fd_store *st, int *peers) {
         }
 }
 
-/* Every connection old enough goes in, FD_STORE_BATCH_MAX to a message,
- * one name a message, never a name twice; the too young stay with us; one
- * its child already shut down (not reaped yet) has ended: not stored. */
-START_TEST(due_connections_go_in_by_batches_of_253) {
+static void end_all(struct children *c, struct fd_store *st, int *peers) {
+        for (int i = 0; i < N_CONNECTIONS; i++) {
+                struct child *child = children_find(c, 1000 + i);
+                if (child)
+                        fd_store_child_ended(st, child, false);
+                close(peers[i]);
+        }
+        ck_assert_uint_eq(st->n_young, 0);
+        ck_assert_uint_eq(st->n_unconfirmed, 0);
+        children_free(c);
+        fd_store_free(st);
+}
+
+/* Every connection old enough goes in, alone, under a name of its own (so
+ * that its end removes exactly it), not polled by PID 1; then a barrier.
+ * The too young stay with us; one its child already shut down (not reaped
+ * yet) has ended: not stored. Until PID 1 answers the barrier, nothing is
+ * confirmed and our copies stay open. */
+START_TEST(each_due_connection_goes_in_alone_then_a_barrier) {
+        struct manager m;
         struct fd_store st;
         struct fd_store_shortfall shortfall;
         struct children c;
         int peers[N_CONNECTIONS];
-        char first[256], second[256], none[256];
-        unsigned n_told = 0;
+        char expected[128];
 
-        int notify_fd = open_notify_socket();
+        manager_open(&m, 1 << 20);
         fd_store_init(&st, 4096, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
         add_young(&c, &st, peers);
         ck_assert_uint_eq(st.next_flush_usec, 1000 + FD_STORE_MIN_AGE_USEC);
-        int oldest_copy = children_find(&c, 1000)->young_fd;
-        /* 1020 falls in the second batch: the table is scanned by slot, pid & 1023 */
-        ck_assert_int_eq(shutdown(children_find(&c, 1020)->young_fd, SHUT_RDWR), 0);
+        ck_assert_int_eq(shutdown(children_find(&c, 1000 + ENDED)->young_fd, SHUT_RDWR), 0);
 
-        fd_store_flush(&st, &c, 1500, 1500, count_stored, &n_told, &shortfall);
+        fd_store_flush(&st, &m.notify, &c, 1500, 1500, &shortfall);
 
-        /* our copies of the stored ones are closed: only PID 1's are left */
-        ck_assert_int_eq(fcntl(oldest_copy, F_GETFD), -1);
-        ck_assert_int_eq(errno, EBADF);
         ck_assert_uint_eq(shortfall.n_full + shortfall.n_failed, 0);
-        ck_assert_uint_eq(n_told, N_CONNECTIONS - N_TOO_YOUNG - 1);
-        ck_assert_uint_eq(st.n, N_CONNECTIONS - N_TOO_YOUNG - 1);
-        ck_assert_uint_eq(st.n_young, N_TOO_YOUNG);
+        unsigned n_sent = N_CONNECTIONS - N_TOO_YOUNG - 1;
+        ck_assert_uint_eq(st.n_used, n_sent);
+        ck_assert_uint_eq(st.n_unconfirmed, n_sent);
+        ck_assert_uint_eq(st.n_young, N_CONNECTIONS - 1);       /* copies still ours */
         ck_assert_uint_eq(st.next_flush_usec, 1500 + FD_STORE_MIN_AGE_USEC);
+        unsigned seq = 0;
         for (int i = 0; i < N_CONNECTIONS; i++) {
                 struct child *child = children_find(&c, 1000 + i);
-                bool young = i >= N_CONNECTIONS - N_TOO_YOUNG;
-                ck_assert_int_eq(child->young_fd >= 0, young);
-                ck_assert_int_eq(child->fd_store_name[0] == '\0', young || i == 20);
+                if (i >= N_CONNECTIONS - N_TOO_YOUNG || i == ENDED) {
+                        ck_assert_int_eq(child->store_state, FD_STORE_YOUNG);
+                        continue;
+                }
+                ck_assert_int_eq(child->store_state, FD_STORE_SENT);
+                ck_assert_int_ge(child->young_fd, 0);
+                snprintf(expected, sizeof expected,
+                         "FDSTORE=1\nFDPOLL=0\nFDNAME=echod-conn-4242-%u", ++seq);
+                ck_assert_str_eq(child->fd_store_name, expected + strlen(expected) -
+                                                       strlen(child->fd_store_name));
+                expect_message(&m, expected, 1);
         }
-        ck_assert_int_eq(read_message(notify_fd, first, sizeof first), FD_STORE_BATCH_MAX);
-        ck_assert_int_eq(read_message(notify_fd, second, sizeof second),
-                         N_CONNECTIONS - N_TOO_YOUNG - 1 - FD_STORE_BATCH_MAX);
-        ck_assert_int_eq(read_message(notify_fd, none, sizeof none), -1);
-        ck_assert_str_eq(first, "FDSTORE=1\nFDNAME=echod-conn-4242-1");
-        ck_assert_str_eq(second, "FDSTORE=1\nFDNAME=echod-conn-4242-2");
-        for (int i = 0; i < N_CONNECTIONS; i++) {
-                struct child *child = children_find(&c, 1000 + i);
-                if (child->young_fd >= 0)
-                        fd_store_child_ended(&st, child, false);
-                close(peers[i]);
-        }
-        ck_assert_uint_eq(st.n_young, 0);
-        children_free(&c);
-        close(notify_fd);
-        unsetenv("NOTIFY_SOCKET");
+        ck_assert_int_eq(children_find(&c, 1000 + ENDED)->young_fd, -1);
+        ck_assert_int_ge(st.barrier_fd, 0);
+        ck_assert(!barrier_answered(&st));
+        expect_message(&m, "BARRIER=1", 1);     /* PID 1 closes it: answered */
+        ck_assert(barrier_answered(&st));
+        expect_no_message(&m);
+
+        end_all(&c, &st, peers);
+        manager_close(&m);
 }
 END_TEST
 
-/* A full store takes what it has room for; the rest are counted, and our
- * copies closed all the same (they are served, not kept). */
-START_TEST(a_full_store_takes_what_fits) {
+/* The barrier's answer confirms the stores sent before it, not those sent
+ * while it was in flight: those wait for the next barrier, sent at once. */
+START_TEST(a_barrier_confirms_only_what_was_sent_before_it) {
+        struct manager m;
         struct fd_store st;
         struct fd_store_shortfall shortfall;
         struct children c;
         int peers[N_CONNECTIONS];
-        char text[256];
-        unsigned n_told = 0;
+        unsigned n_confirmed = 0;
+        char text[128];
+        int barrier;
 
-        int notify_fd = open_notify_socket();
-        fd_store_init(&st, 100, 4242);
-        fd_store_resumed(&st, "echod-conn-4242-7");   /* one kept from before, batch 7 */
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 4096, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
         add_young(&c, &st, peers);
+        fd_store_flush(&st, &m.notify, &c, 1500, 1500, &shortfall);
+        unsigned n_first = N_CONNECTIONS - N_TOO_YOUNG;
+        skip_stores(&m, n_first);
+        ck_assert_int_eq(read_message(&m, text, sizeof text, &barrier), 1);
+        ck_assert_str_eq(text, "BARRIER=1");
+        /* the two younger ones go in while the first barrier is in flight */
+        fd_store_flush(&st, &m.notify, &c, 2500, 2500, &shortfall);
+        ck_assert_uint_eq(st.n_unconfirmed, N_CONNECTIONS);
+        close(barrier);                 /* PID 1 has read the first batch */
+        ck_assert(barrier_answered(&st));
 
-        fd_store_flush(&st, &c, USEC_INFINITY, 3000, count_stored, &n_told, &shortfall);
+        fd_store_confirm(&st, &m.notify, &c, 2600, count_confirmed, &n_confirmed);
 
-        ck_assert_uint_eq(n_told, 99);
-        ck_assert_uint_eq(shortfall.n_full, N_CONNECTIONS - 99);
-        ck_assert_uint_eq(st.n, 100);
-        ck_assert_uint_eq(st.n_young, 0);
-        ck_assert_uint_eq(st.next_flush_usec, USEC_INFINITY);
-        ck_assert_int_eq(read_message(notify_fd, text, sizeof text), 99);
-        ck_assert_str_eq(text, "FDSTORE=1\nFDNAME=echod-conn-4242-8");
-        ck_assert_int_eq(read_message(notify_fd, text, sizeof text), -1);
-        for (int i = 0; i < N_CONNECTIONS; i++)
-                close(peers[i]);
-        children_free(&c);
-        close(notify_fd);
-        unsetenv("NOTIFY_SOCKET");
+        ck_assert_uint_eq(n_confirmed, n_first);
+        ck_assert_uint_eq(st.n_unconfirmed, N_TOO_YOUNG);
+        for (int i = 0; i < N_CONNECTIONS; i++) {
+                struct child *child = children_find(&c, 1000 + i);
+                bool first = i < (int) n_first;
+                ck_assert_int_eq(child->store_state, first ? FD_STORE_CONFIRMED : FD_STORE_SENT);
+                ck_assert_int_eq(child->young_fd < 0, first);   /* our copy closed */
+        }
+        skip_stores(&m, N_TOO_YOUNG);
+        expect_message(&m, "BARRIER=1", 1);     /* the next barrier, answered */
+        fd_store_confirm(&st, &m.notify, &c, 2700, count_confirmed, &n_confirmed);
+        ck_assert_uint_eq(n_confirmed, N_CONNECTIONS);
+        ck_assert_int_eq(st.barrier_fd, -1);    /* nothing left to confirm */
+
+        end_all(&c, &st, peers);
+        manager_close(&m);
 }
 END_TEST
 
-/* A connection its child shut down leaves the store by itself; one handed
- * over (or whose child was killed) stays. */
-START_TEST(the_count_follows_how_children_end) {
+/* A connection born while the others wait for PID 1's confirmation gets a
+ * flush of its own in time. */
+START_TEST(a_new_connection_is_flushed_while_others_wait_for_confirmation) {
         struct fd_store st;
-        struct child ended = { .pid = 1, .young_fd = -1, .fd_store_name = "echod-conn-1-1" };
-        struct child handed = ended;
 
         fd_store_init(&st, 10, 1);
-        fd_store_resumed(&st, ended.fd_store_name);
-        fd_store_resumed(&st, handed.fd_store_name);
-        fd_store_child_ended(&st, &handed, true);
-        ck_assert_uint_eq(st.n, 2);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
+        ck_assert(fd_store_keep_young(&st, 1000));
+        st.next_flush_usec = USEC_INFINITY;     /* as after a flush that sent it */
+        st.n_unconfirmed = 1;
+        ck_assert(fd_store_keep_young(&st, 5000));
+        ck_assert_uint_eq(st.next_flush_usec, 5000 + FD_STORE_MIN_AGE_USEC);
+        ck_assert(fd_store_keep_young(&st, 5100));
+        ck_assert_uint_eq(st.next_flush_usec, 5000 + FD_STORE_MIN_AGE_USEC);
+        fd_store_free(&st);
+}
+END_TEST
+
+/* Never more than FileDescriptorStoreMax= fds, counting those the previous
+ * instance left: the rest stay young (our copies open), to be tried again. */
+START_TEST(never_more_than_the_store_holds) {
+        struct manager m;
+        struct fd_store st;
+        struct fd_store_shortfall shortfall;
+        struct children c;
+        int peers[N_CONNECTIONS];
+        static const char *const resumed[] = { "echod-conn-4242-7" };
+        char text[128];
+        int fd;
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 5, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, resumed, 1), 0);
+        add_young(&c, &st, peers);
+
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3000, &shortfall);
+
+        ck_assert_uint_eq(st.n_used, 5);
+        ck_assert_uint_eq(shortfall.n_full, N_CONNECTIONS - 4);
+        ck_assert_uint_eq(st.n_young, N_CONNECTIONS);
+        ck_assert_uint_eq(st.next_flush_usec, 3000 + FD_STORE_MIN_AGE_USEC);
+        /* names go on above the resumed one's */
+        ck_assert_int_eq(read_message(&m, text, sizeof text, &fd), 1);
+        close(fd);
+        ck_assert_str_eq(text, "FDSTORE=1\nFDPOLL=0\nFDNAME=echod-conn-4242-8");
+        skip_stores(&m, 3);
+        expect_message(&m, "BARRIER=1", 1);
+        expect_no_message(&m);
+
+        end_all(&c, &st, peers);
+        manager_close(&m);
+}
+END_TEST
+
+/* A stored connection that ends frees its slot only once FDSTOREREMOVE=1 is
+ * sent for its name: PID 1 lets go of it before reading any later store.
+ * While PID 1's queue is full, the removal waits, and so does the slot. */
+START_TEST(a_slot_is_free_once_its_removal_is_sent) {
+        struct manager m;
+        struct fd_store st;
+        struct child ended = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+                               .fd_store_name = "echod-conn-1-1" };
+        static const char *const resumed[] = { "echod-conn-1-1" };
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 10, 1);
+        ck_assert_int_eq(fd_store_resume(&st, resumed, 1), 0);
+        ck_assert_uint_eq(st.n_used, 1);
+
         fd_store_child_ended(&st, &ended, false);
-        ck_assert_uint_eq(st.n, 1);
+        ck_assert_uint_eq(st.n_used, 1);                /* not sent yet */
+        /* PID 1's queue, full: the kernel refuses more datagrams */
+        int r;
+        while ((r = notify_watchdog(&m.notify)) == 0)
+                ;
+        ck_assert_int_eq(r, -EAGAIN);
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), -EAGAIN);
+        ck_assert_uint_eq(st.n_used, 1);
+        char text[64];
+        int fd;
+        while (read_message(&m, text, sizeof text, &fd) >= 0)
+                ;                                       /* PID 1 catches up */
+
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        ck_assert_uint_eq(st.n_used, 0);
+        expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-1-1", 0);
+        fd_store_free(&st);
+        manager_close(&m);
+}
+END_TEST
+
+/* PID 1 with no room in its queue: the stores wait, our copies stay open,
+ * and the next flush sends them. */
+START_TEST(stores_pid1_had_no_room_for_are_sent_again) {
+        struct manager m;
+        struct fd_store st;
+        struct fd_store_shortfall shortfall;
+        struct children c;
+        int peers[N_CONNECTIONS];
+        char text[128];
+        int fd;
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 4096, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
+        add_young(&c, &st, peers);
+        while (notify_watchdog(&m.notify) == 0)
+                ;
+
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3000, &shortfall);
+
+        ck_assert_int_eq(shortfall.error, -EAGAIN);
+        ck_assert_uint_eq(shortfall.n_failed, N_CONNECTIONS);
+        ck_assert_uint_eq(st.n_used, 0);
+        ck_assert_uint_eq(st.n_young, N_CONNECTIONS);
+        ck_assert_uint_eq(st.next_flush_usec, 3000 + FD_STORE_MIN_AGE_USEC);
+        while (read_message(&m, text, sizeof text, &fd) >= 0)
+                ;
+
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3250, &shortfall);
+
+        ck_assert_uint_eq(shortfall.n_failed, 0);
+        ck_assert_uint_eq(st.n_used, N_CONNECTIONS);
+        skip_stores(&m, N_CONNECTIONS);
+        expect_message(&m, "BARRIER=1", 1);
+        end_all(&c, &st, peers);
+        manager_close(&m);
+}
+END_TEST
+
+/* How a child ended decides: a connection handed over at a stop stays in
+ * the store; one its child ended (or a signal killed outside a stop, which
+ * the caller says) leaves it, confirmed or only sent. */
+START_TEST(the_store_follows_how_children_end) {
+        struct manager m;
+        struct fd_store st;
+        struct child handed = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+                                .fd_store_name = "echod-conn-1-1" };
+        struct child ended = { .pid = 2, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+                               .fd_store_name = "echod-conn-1-2" };
+        struct child sent = { .pid = 3, .store_state = FD_STORE_SENT,
+                              .fd_store_name = "echod-conn-1-3" };
+        struct child young = { .pid = 4, .store_state = FD_STORE_YOUNG };
+        static const char *const resumed[] = { "echod-conn-1-1", "echod-conn-1-2" };
+        int pair[2];
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 10, 1);
+        ck_assert_int_eq(fd_store_resume(&st, resumed, 2), 0);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        sent.young_fd = pair[0];
+        young.young_fd = dup(pair[0]);
+        st.n_used++;
+        st.n_young = 2;
+        st.n_unconfirmed = 1;
+
+        fd_store_child_ended(&st, &handed, true);
+        fd_store_child_ended(&st, &ended, false);
+        fd_store_child_ended(&st, &sent, false);
+        fd_store_child_ended(&st, &young, false);
+
+        ck_assert_uint_eq(st.n_young, 0);
+        ck_assert_uint_eq(st.n_unconfirmed, 0);
+        ck_assert_int_eq(sent.young_fd, -1);
+        ck_assert_int_eq(young.young_fd, -1);
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        ck_assert_uint_eq(st.n_used, 1);                /* the one handed over */
+        expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-1-3", 0);
+        expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-1-2", 0);
+        expect_no_message(&m);
+        close(pair[1]);
+        fd_store_free(&st);
+        manager_close(&m);
+}
+END_TEST
+
+/* An older echod stored by batches, one name for many connections, and
+ * FDSTOREREMOVE=1 removes every fd of a name: such a name is removed only
+ * with the last of its connections, freeing all their slots. */
+START_TEST(a_batch_name_leaves_with_its_last_connection) {
+        struct manager m;
+        struct fd_store st;
+        static const char *const resumed[] = { "echod-conn-9-4", "echod-conn-9-5",
+                                               "echod-conn-9-4", "echod-conn-9-4" };
+        struct child a = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+                           .fd_store_name = "echod-conn-9-4" };
+        struct child b = a, c = a;
+        struct child other = { .pid = 4, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+                               .fd_store_name = "echod-conn-9-5" };
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 10, 9);
+        ck_assert_int_eq(fd_store_resume(&st, resumed, 4), 0);
+        ck_assert_uint_eq(st.n_used, 4);
+        ck_assert_uint_eq(st.seq, 5);
+
+        fd_store_child_ended(&st, &a, false);
+        fd_store_child_ended(&st, &b, false);
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        expect_no_message(&m);                  /* one of the batch is still open */
+        fd_store_child_ended(&st, &other, false);
+        fd_store_child_ended(&st, &c, false);
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        ck_assert_uint_eq(st.n_used, 0);
+        expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-9-4", 0);
+        expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-9-5", 0);
+        fd_store_free(&st);
+        manager_close(&m);
 }
 END_TEST
 
@@ -238,12 +517,17 @@ int main(void) {
         tcase_add_test(tc, store_names_are_unique_and_recognised);
         tcase_add_test(tc, longest_name_fits);
         tcase_add_test(tc, a_reused_pid_continues_after_the_stored_names);
-        tcase_add_test(tc, the_store_exists_only_with_a_notify_socket_and_a_size);
+        tcase_add_test(tc, the_size_systemd_passes_is_read_whole_or_not_at_all);
         suite_add_tcase(s, tc);
-        tc = tcase_create("batches");
-        tcase_add_test(tc, due_connections_go_in_by_batches_of_253);
-        tcase_add_test(tc, a_full_store_takes_what_fits);
-        tcase_add_test(tc, the_count_follows_how_children_end);
+        tc = tcase_create("store");
+        tcase_add_test(tc, each_due_connection_goes_in_alone_then_a_barrier);
+        tcase_add_test(tc, a_barrier_confirms_only_what_was_sent_before_it);
+        tcase_add_test(tc, a_new_connection_is_flushed_while_others_wait_for_confirmation);
+        tcase_add_test(tc, never_more_than_the_store_holds);
+        tcase_add_test(tc, a_slot_is_free_once_its_removal_is_sent);
+        tcase_add_test(tc, stores_pid1_had_no_room_for_are_sent_again);
+        tcase_add_test(tc, the_store_follows_how_children_end);
+        tcase_add_test(tc, a_batch_name_leaves_with_its_last_connection);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
