@@ -212,34 +212,38 @@ static int pump_step(struct pump *p, int signal_fd) {
         return 0;
 }
 
-/* After a stop, the client may still be sending, and closing a socket with
- * unread input makes the kernel reset the connection, throwing away what we
- * echoed that it has not acknowledged yet. So, with our side shut down, read
- * and drop its bytes until it has acknowledged all of ours (SIOCOUTQ says 0),
- * it closes, or nothing moved for ECHO_LINGER_USEC. The bytes dropped were
- * sent after the stop: they are the ones the FIN tells it we will not echo. */
-static void linger_until_acknowledged(struct pump *p) {
-        usec_t last_progress = now_usec();
+/* After a stop, the client may still be sending: it has not seen our FIN
+ * yet. Closing a socket with unread input resets the connection, and a reset
+ * throws away what the client has received and not read yet: the last of
+ * its echo. So, our side shut down, read and drop its bytes (sent after the
+ * stop: those our FIN says we will not echo) until it is done: it shuts its
+ * side down, or, all of ours acknowledged (SIOCOUTQ says 0), it has sent
+ * nothing for ECHO_LINGER_QUIET_USEC, as a client that saw our FIN does; or
+ * nothing moved at all for ECHO_LINGER_USEC; or the stop's time is up. */
+static void linger_until_client_done(struct pump *p) {
+        usec_t last_progress = now_usec(), last_input = last_progress;
         int unacked_before = INT32_MAX;
 
         for (;;) {
                 int unacked;
-                if (ioctl(p->fd, SIOCOUTQ, &unacked) < 0 || unacked == 0)
+                usec_t now = now_usec();
+                if (ioctl(p->fd, SIOCOUTQ, &unacked) < 0)
                         return;
                 if (unacked < unacked_before) {
                         unacked_before = unacked;
-                        last_progress = now_usec();
+                        last_progress = now;
                 }
                 ssize_t n = read(p->fd, p->buf, ECHO_BUFFER_SIZE);
                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                         return;
-                if (n > 0)
-                        last_progress = now_usec();
-                else if (now_usec() - last_progress >= ECHO_LINGER_USEC ||
-                         pump_gave_up(p, now_usec()))
+                if (n > 0) {
+                        last_progress = last_input = now;
+                        continue;
+                }
+                if ((unacked == 0 && now - last_input >= ECHO_LINGER_QUIET_USEC) ||
+                    now - last_progress >= ECHO_LINGER_USEC || pump_gave_up(p, now))
                         return;
-                else
-                        (void) poll(&(struct pollfd) { .fd = p->fd, .events = POLLIN }, 1, 10);
+                (void) poll(&(struct pollfd) { .fd = p->fd, .events = POLLIN }, 1, 10);
         }
 }
 
@@ -284,7 +288,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
         }
         if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
                 return -errno;
-        linger_until_acknowledged(&p);
+        linger_until_client_done(&p);
         return ECHO_STOPPED;
 }
 

@@ -13,6 +13,9 @@
 /* How long a stopped pump waits, with nothing moving, for the client to
  * acknowledge the last of its echo before closing; see echo.c. */
 #define ECHO_LINGER_USEC (2 * USEC_PER_SEC)
+/* How long a stopped pump, its echo acknowledged, waits for a client still
+ * sending to see its FIN and stop (see echo.c). */
+#define ECHO_LINGER_QUIET_USEC (300 * USEC_PER_MSEC)
 
 /* echo_pump()'s results when a SIGTERM or SIGINT ended it: the connection
  * was closed, or left open for the next instance (handed over). */

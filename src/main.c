@@ -15,7 +15,6 @@
 #include "server.h"
 #include "signals.h"
 #include "sockets.h"
-#include "unit-settings.h"
 
 #define EXIT_USAGE 2
 
@@ -36,30 +35,17 @@ static int serve_one_connection(struct socket_set *sockets, int signal_fd,
         return EXIT_SUCCESS;
 }
 
-/* The fd store's size: what systemd passes in $FDSTORE (254 and later), or
- * what the manager says over D-Bus (252 passes nothing). 0, no store, when
- * echod runs under no service manager, or cannot learn the size: a
- * connection is kept for a restart only where the store certainly has room
- * for it. */
+/* The fd store's size: $FDSTORE, which systemd 254 and later pass, and
+ * echo.service writes for systemd 252 from what systemd itself enforces. 0,
+ * no store, without it: a connection is kept for a restart only where the
+ * store certainly has room for it. */
 static unsigned fd_store_size(const struct notify *n) {
-        unsigned max;
-
         if (n->fd < 0)
                 return 0;
         int r = notify_fd_store_max_from_env();
-        if (r >= 0)
-                return (unsigned) r;
         if (r == -EINVAL)
-                log_warning_errno(r, "$FDSTORE is not a number, ignoring it");
-        r = unit_fd_store_max(&max);
-        if (r == -ENODATA || r == -ENXIO)
-                return 0;       /* not a service unit: no store */
-        if (r < 0) {
-                log_warning_errno(r, "cannot ask the service manager for FileDescriptorStoreMax=: "
-                                  "connections will not be kept across restarts");
-                return 0;
-        }
-        return max;
+                log_warning_errno(r, "$FDSTORE is not a number: no fd store");
+        return r < 0 ? 0 : (unsigned) r;
 }
 
 static int serve(const struct options *o) {

@@ -559,6 +559,15 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         return t;
 }
 
+/* PID 1 has room in its queue again: what it had none for goes at once,
+ * young connections due for the store included, rather than at the next
+ * flush (its queue holds as few as 10 messages, net.unix.max_dgram_qlen). */
+static void notify_unblocked(struct server *s, usec_t now) {
+        s->notify_blocked = false;
+        if (s->fd_store.next_flush_usec > now && s->fd_store.n_young > s->fd_store.n_unconfirmed)
+                s->fd_store.next_flush_usec = now;
+}
+
 /* The loop's fds besides the sockets: the signalfd, PID 1's answer to a
  * barrier, and the notify socket while PID 1 has no room for our messages. */
 enum { POLL_SIGNALS, POLL_BARRIER, POLL_NOTIFY, POLL_SOCKETS };
@@ -589,7 +598,7 @@ static int server_turn(struct server *s) {
                         return r;
         }
         if (fds[POLL_NOTIFY].revents)
-                s->notify_blocked = false;
+                notify_unblocked(s, now_usec());
         if (fds[POLL_BARRIER].revents)
                 fd_store_confirm(&s->fd_store, &s->notify, &s->children, now_usec(),
                                  tell_child_stored, NULL);

@@ -28,6 +28,7 @@ MSG_STOPPING = "3c542865ed1d4499bc7a6cb8bdbab9e5"
 MSG_CHILD_KILLED = "9ce42b2658d64d6daffccd679f5d3f67"
 MSG_LIMIT_REACHED = "eae113e6e4ba436fb53f1e734794dc7a"
 MSG_DATAGRAM_DROPPED = "4f52a7c421444f5997e6f3f1055cf9a7"
+MSG_FD_STORE_FULL = "a39c9719cbbe4fee9e82313c627b87b8"
 LOOPBACK_V4 = ("127.0.0.1", "::ffff:127.0.0.1")
 
 # The name echod gives each connection it puts in systemd's fd store.
