@@ -129,15 +129,16 @@ static size_t drop_ended(struct fd_store *st, struct child **batch, size_t n) {
         return n_left;
 }
 
-static void send_barrier(struct fd_store *st, struct notify *n, usec_t now) {
+int fd_store_send_barrier(struct fd_store *st, struct notify *n, usec_t now) {
         if (st->barrier_fd >= 0 || st->n_unconfirmed == 0)
-                return;
+                return 0;
         int fd = notify_barrier(n);
         if (fd < 0)
-                return;         /* the next flush or confirmation tries again */
+                return fd;      /* tried again at the caller's next turn */
         st->barrier_fd = fd;
         st->barrier_seq = st->next_barrier++;
         st->barrier_sent_usec = now;
+        return 0;
 }
 
 void fd_store_flush(struct fd_store *st, struct notify *n, struct children *c,
@@ -161,7 +162,9 @@ void fd_store_flush(struct fd_store *st, struct notify *n, struct children *c,
                         }
                 }
         } while (k == FLUSH_BATCH);
-        send_barrier(st, n, now);
+        int r = fd_store_send_barrier(st, n, now);
+        if (r < 0 && ret_shortfall->error == 0)
+                ret_shortfall->error = r;
         bool young_left = st->n_young > st->n_unconfirmed;
         st->next_flush_usec = young_left ? now + FD_STORE_MIN_AGE_USEC : USEC_INFINITY;
 }
@@ -180,7 +183,7 @@ void fd_store_confirm(struct fd_store *st, struct notify *n, struct children *c,
                 forget_young(st, child);
                 confirmed(child->pid, userdata);
         }
-        send_barrier(st, n, now);
+        (void) fd_store_send_barrier(st, n, now);
 }
 
 usec_t fd_store_check_barrier(struct fd_store *st, struct notify *n, usec_t now) {
@@ -190,7 +193,7 @@ usec_t fd_store_check_barrier(struct fd_store *st, struct notify *n, usec_t now)
                 return st->barrier_sent_usec + FD_STORE_BARRIER_TIMEOUT_USEC;
         /* The next barrier confirms everything sent so far. */
         st->barrier_fd = safe_close(st->barrier_fd);
-        send_barrier(st, n, now);
+        (void) fd_store_send_barrier(st, n, now);
         return st->barrier_fd >= 0 ? now + FD_STORE_BARRIER_TIMEOUT_USEC : USEC_INFINITY;
 }
 

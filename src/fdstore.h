@@ -90,7 +90,8 @@ bool fd_store_keep_young(struct fd_store *st, usec_t now);
 
 /* What fd_store_flush() could not store yet: the store was full, or the
  * message failed (-errno in @error). Either way they stay young, for the
- * next flush. */
+ * next flush. @error is also set (and nothing counted) when only the
+ * barrier after the stores could not be sent. */
 struct fd_store_shortfall {
         unsigned n_full;
         unsigned n_failed;
@@ -102,6 +103,11 @@ struct fd_store_shortfall {
  * already shut them down are dropped. Schedules the next flush from @now. */
 void fd_store_flush(struct fd_store *st, struct notify *n, struct children *c,
                     usec_t born_before, usec_t now, struct fd_store_shortfall *ret_shortfall);
+
+/* Sends a barrier when stores wait for one and none is in flight (the last
+ * one may not have found room in PID 1's queue). Returns 0 or -errno
+ * (-EAGAIN: no room again). */
+int fd_store_send_barrier(struct fd_store *st, struct notify *n, usec_t now);
 
 /* PID 1 answered the barrier (its fd polled): the stores it covers are
  * confirmed, our copies closed, and @confirmed called for each child. A

@@ -421,7 +421,8 @@ static void store_young(struct server *s, usec_t now) {
         fd_store_flush(&s->fd_store, &s->notify, &s->children, born_before, now, &shortfall);
         if (shortfall.n_full > 0 && ratelimit_allow(&s->fd_store_full, now, &suppressed))
                 log_fd_store_full(s->fd_store.max, shortfall.n_full, suppressed);
-        if (shortfall.n_failed > 0 && notified(s, shortfall.error) != -EAGAIN &&
+        (void) notified(s, shortfall.error);
+        if (shortfall.n_failed > 0 && shortfall.error != -EAGAIN &&
             ratelimit_allow(&s->fd_store_failed, now, &suppressed))
                 log_fd_store_failed(shortfall.error, shortfall.n_failed, suppressed);
 }
@@ -496,8 +497,9 @@ static int handle_signals(struct server *s) {
 }
 
 /* What is owed to PID 1 and may have found its queue full: READY=1 and
- * STOPPING=1, and the fd store's removals (sent before any store, so that
- * their slots are free when a store comes). */
+ * STOPPING=1, the fd store's removals (sent before any store, so that
+ * their slots are free when a store comes), and the barrier that confirms
+ * the stores sent. */
 static void send_owed(struct server *s) {
         if (!s->ready_sent) {
                 char text[STATUS_TEXT_MAX];
@@ -507,6 +509,7 @@ static void send_owed(struct server *s) {
         if (s->stopping && !s->stopping_sent)
                 send_stopping(s);
         (void) notified(s, fd_store_send_removals(&s->fd_store, &s->notify));
+        (void) notified(s, fd_store_send_barrier(&s->fd_store, &s->notify, now_usec()));
 }
 
 /* Whatever is due by @now: messages owed to PID 1, a retried fork, young

@@ -430,6 +430,50 @@ START_TEST(stores_pid1_had_no_room_for_are_sent_again) {
 }
 END_TEST
 
+/* Room in PID 1's queue for the stores but not for the barrier after them:
+ * the barrier goes once there is room, and confirms them. */
+START_TEST(a_barrier_pid1_had_no_room_for_is_sent_again) {
+        struct manager m;
+        struct fd_store st;
+        struct fd_store_shortfall shortfall;
+        struct children c;
+        int peers[N_CONNECTIONS];
+        char text[128];
+        int fd;
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 4096, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
+        add_young(&c, &st, peers);
+        while (notify_watchdog(&m.notify) == 0)
+                ;
+        for (int i = 0; i < N_CONNECTIONS; i++)       /* room for the stores alone */
+                ck_assert_int_eq(read_message(&m, text, sizeof text, &fd), 0);
+
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3000, &shortfall);
+
+        ck_assert_uint_eq(shortfall.n_failed, 0);
+        ck_assert_int_eq(shortfall.error, -EAGAIN);
+        ck_assert_uint_eq(st.n_unconfirmed, N_CONNECTIONS);
+        ck_assert_int_eq(st.barrier_fd, -1);
+        ck_assert_int_eq(fd_store_send_barrier(&st, &m.notify, 3100), -EAGAIN);
+        while (read_message(&m, text, sizeof text, &fd) == 0)
+                ;                                       /* the watchdogs left */
+        ck_assert_str_eq(text, "FDSTORE=1\nFDPOLL=0\nFDNAME=echod-conn-4242-1");
+        close(fd);
+        skip_stores(&m, N_CONNECTIONS - 1);
+
+        ck_assert_int_eq(fd_store_send_barrier(&st, &m.notify, 3200), 0);
+        ck_assert_int_ge(st.barrier_fd, 0);
+        expect_message(&m, "BARRIER=1", 1);
+        unsigned n_confirmed = 0;
+        fd_store_confirm(&st, &m.notify, &c, 3300, count_confirmed, &n_confirmed);
+        ck_assert_uint_eq(n_confirmed, N_CONNECTIONS);
+        end_all(&c, &st, peers);
+        manager_close(&m);
+}
+END_TEST
+
 /* How a child ended decides: a connection handed over at a stop stays in
  * the store; one its child ended (or a signal killed outside a stop, which
  * the caller says) leaves it, confirmed or only sent. */
@@ -526,6 +570,7 @@ int main(void) {
         tcase_add_test(tc, never_more_than_the_store_holds);
         tcase_add_test(tc, a_slot_is_free_once_its_removal_is_sent);
         tcase_add_test(tc, stores_pid1_had_no_room_for_are_sent_again);
+        tcase_add_test(tc, a_barrier_pid1_had_no_room_for_is_sent_again);
         tcase_add_test(tc, the_store_follows_how_children_end);
         tcase_add_test(tc, a_batch_name_leaves_with_its_last_connection);
         suite_add_tcase(s, tc);
