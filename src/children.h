@@ -1,6 +1,7 @@
-/* The live children, by PID: the parent needs them to count connections, to
- * know each one's client for the per-source limit and the log, and, on
- * shutdown, to signal each one. An open-addressing hash map, so adding and
+/* Live connections by the PID of the child serving each: the acceptor
+ * counts its children and knows each one's client for the per-source limit,
+ * and signals them on shutdown; echod counts and logs the connections and
+ * keeps their fd store state. An open-addressing hash map, so adding and
  * forgetting stay O(1) with tens of thousands of connections. */
 #pragma once
 
@@ -32,6 +33,8 @@ struct child {
         /* The parent's copy of the connection until PID 1 has confirmed it
          * holds it in the fd store: -1 once confirmed, or with no store. */
         int young_fd;
+        /* Its parent was the acceptor, which died: it is echod's child now. */
+        bool adopted;
         enum fd_store_state store_state;
         uint64_t store_barrier;                 /* the barrier that confirms it */
         char fd_store_name[FD_STORE_NAME_MAX];  /* "": never sent to the store */

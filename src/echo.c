@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 
 struct pump {
         int fd;
+        int signal_fd;          /* -1: none */
+        int lifeline_fd;        /* -1: none, or no longer watched (it hung up) */
         char *buf;              /* ECHO_BUFFER_SIZE bytes */
         size_t start, end;      /* buf[start..end) was read and is still owed */
         bool reading;           /* false once the client sent FIN or we stopped reading */
@@ -112,27 +113,38 @@ static int pump_write(struct pump *p) {
         return 0;
 }
 
-/* A SIGTERM means: stop taking new bytes, but return those already taken.
- * Handing over, the bytes not read yet stay in the socket for the next
- * instance: stop now. Otherwise "taken" includes what is in flight: a
- * client that connected just before a restart has sent its bytes, or is
- * about to, and must get them back; so reading goes on for
- * ECHO_STOP_GRACE_USEC, then stops. The parent sends SIGNAL_STORED before
- * its SIGTERM, but the two may be read in either order. */
-static void pump_handle_signal(struct pump *p, int signal_fd) {
-        int signo;
+/* A stop (SIGTERM, SIGINT, or the main process gone) means: stop taking new
+ * bytes, but return those already taken. Handing over, the bytes not read
+ * yet stay in the socket for the next instance: stop now. Otherwise "taken"
+ * includes what is in flight: a client that connected just before a restart
+ * has sent its bytes, or is about to, and must get them back; so reading
+ * goes on for ECHO_STOP_GRACE_USEC, then stops. */
+static void pump_stop(struct pump *p) {
+        if (!pump_stopped(p)) {
+                p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
+                if (p->stop_timeout_usec > 0)
+                        p->give_up_usec = now_usec() + p->stop_timeout_usec;
+        }
+        if (p->stored)
+                p->stop_reading_usec = now_usec();
+}
 
-        while ((signo = signals_read(signal_fd)) > 0) {
+/* What the signalfd and the lifeline say. SIGNAL_STORED comes before the
+ * SIGTERM of a stop, but the two may be read in either order. */
+static void pump_handle_events(struct pump *p, bool lifeline_hung_up) {
+        int signo;
+        bool stop = lifeline_hung_up;
+
+        while (p->signal_fd >= 0 && (signo = signals_read(p->signal_fd)) > 0) {
                 if (signo == SIGNAL_STORED)
                         p->stored = true;
-                else if (!pump_stopped(p)) {
-                        p->stop_reading_usec = now_usec() + ECHO_STOP_GRACE_USEC;
-                        if (p->stop_timeout_usec > 0)
-                                p->give_up_usec = now_usec() + p->stop_timeout_usec;
-                }
+                else
+                        stop = true;
         }
-        if (pump_stopped(p) && p->stored)
-                p->stop_reading_usec = now_usec();
+        if (lifeline_hung_up)
+                p->lifeline_fd = -1;    /* a pipe without writers polls POLLHUP forever */
+        if (stop || pump_stopped(p))
+                pump_stop(p);
 }
 
 /* Whether the stop's time is up: what is still owed is given up. */
@@ -152,8 +164,9 @@ static int pump_timeout_ms(const struct pump *p, usec_t now) {
         return poll_timeout_ms(deadline, now);
 }
 
-/* One turn: wait for the socket or a signal, then move what can be moved. */
-static int pump_step(struct pump *p, int signal_fd) {
+/* One turn: wait for the socket, a signal or the lifeline, then move what
+ * can be moved. */
+static int pump_step(struct pump *p) {
         usec_t now = now_usec();
         if (p->stop_reading_usec > 0 && now >= p->stop_reading_usec)
                 p->reading = false;
@@ -165,11 +178,12 @@ static int pump_step(struct pump *p, int signal_fd) {
         bool can_read = pump_can_read(p);
         short events = (short) ((can_read ? POLLIN : 0) |
                                 (p->start < p->end ? POLLOUT : 0));
-        struct pollfd fds[2] = {
+        struct pollfd fds[3] = {
                 { .fd = p->fd, .events = events },
-                { .fd = signal_fd, .events = POLLIN },
+                { .fd = p->signal_fd, .events = POLLIN },
+                { .fd = p->lifeline_fd, .events = POLLIN },
         };
-        int r = poll(fds, signal_fd >= 0 ? 2 : 1, pump_timeout_ms(p, now));
+        int r = poll(fds, 3, pump_timeout_ms(p, now));
         if (r < 0)
                 return errno == EINTR ? 0 : -errno;
         if (r == 0)
@@ -183,9 +197,9 @@ static int pump_step(struct pump *p, int signal_fd) {
          * socket: stop before sending anything more, so that a next instance
          * started meanwhile (after a crash, systemd does not always wait for
          * the old children) never echoes the same bytes as we do. */
-        bool signalled = signal_fd >= 0 && fds[1].revents;
+        bool signalled = fds[1].revents || fds[2].revents;
         if (signalled && p->keep_in_kernel) {
-                pump_handle_signal(p, signal_fd);
+                pump_handle_events(p, fds[2].revents != 0);
                 signalled = false;
                 if (pump_done(p))
                         return 0;
@@ -199,7 +213,7 @@ static int pump_step(struct pump *p, int signal_fd) {
         /* After the read, so that bytes already here when the SIGTERM came
          * are read in any case. */
         if (signalled)
-                pump_handle_signal(p, signal_fd);
+                pump_handle_events(p, fds[2].revents != 0);
         /* Write straight after reading: the socket is almost always writable,
          * and this saves a poll() per round trip. */
         r = pump_write(p);
@@ -247,18 +261,18 @@ static void linger_until_client_done(struct pump *p) {
         }
 }
 
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
-              enum echo_store store, uint64_t *ret_bytes) {
+int echo_pump(int fd, const struct echo_settings *settings, uint64_t *ret_bytes) {
         /* Static, not on the stack, and apart from the pump's state, so that
          * a child touches (and its parent's memory map copies) only the pages
          * its bytes pass through: most connections use one of the sixteen. */
         /* cppcheck-suppress unassignedVariable ; read() fills it through p.buf */
         static char buffer[ECHO_BUFFER_SIZE];
-        struct pump p = { .fd = fd, .buf = buffer, .reading = true,
-                          .idle_usec = idle_usec, .last_progress_usec = now_usec(),
-                          .stop_timeout_usec = stop_timeout_usec,
-                          .stored = store == ECHO_STORE_STORED,
-                          .keep_in_kernel = store != ECHO_STORE_NONE };
+        struct pump p = { .fd = fd, .signal_fd = settings->signal_fd,
+                          .lifeline_fd = settings->lifeline_fd, .buf = buffer, .reading = true,
+                          .idle_usec = settings->idle_usec, .last_progress_usec = now_usec(),
+                          .stop_timeout_usec = settings->stop_timeout_usec,
+                          .stored = settings->store == ECHO_STORE_STORED,
+                          .keep_in_kernel = settings->store != ECHO_STORE_NONE };
         int r = 0;
 
         int flags = fcntl(fd, F_GETFL);
@@ -272,7 +286,7 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
                 r = pump_write(&p);
 
         while (r >= 0 && !pump_done(&p))
-                r = pump_step(&p, signal_fd);
+                r = pump_step(&p);
 
         *ret_bytes = p.bytes;
         /* Handed over, the connection goes on in the next instance: no FIN. */
@@ -292,19 +306,18 @@ int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
         return ECHO_STOPPED;
 }
 
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
-                    usec_t stop_timeout_usec, enum echo_store store, uint64_t *ret_bytes) {
-        int r = echo_pump(c->fd, signal_fd, idle_usec, stop_timeout_usec, store, ret_bytes);
+int echo_connection(struct connection *c, const struct echo_settings *settings,
+                    uint64_t *ret_bytes) {
+        int r = echo_pump(c->fd, settings, ret_bytes);
         c->fd = safe_close(c->fd);
         return r;
 }
 
-static void report_to_parent(int report_fd, int result, uint64_t bytes) {
+static void report_end(int report_fd, int result, uint64_t bytes) {
         struct echo_report report = { .pid = getpid(), .result = result, .bytes = bytes };
-        /* Non-blocking: should the pipe ever be full, the parent logs less
-         * rather than keep us waiting. A parent that died (a crash) closed
-         * it: EPIPE, and no SIGPIPE, which the child ignores as its parent
-         * does. */
+        /* Non-blocking: should the pipe ever be full, echod logs less rather
+         * than keep us waiting. An echod that died (a crash) closed it:
+         * EPIPE, and no SIGPIPE, which the child ignores. */
         ssize_t n = write(report_fd, &report, sizeof report);
         (void) n;
 }
@@ -324,9 +337,9 @@ static void close_fds(unsigned first, unsigned last) {
 }
 
 /* Closes every fd from 3 up but those in @keep (ascending; -1 entries are
- * skipped). The parent's fds are the listeners, its signalfd's neighbours
- * and the young connections it still holds: a copy kept here would hold
- * another client's connection open after its own child ended. */
+ * skipped). The acceptor's fds are the listeners, its control socket and
+ * connections it is passing on: a copy kept here would hold another
+ * client's connection open after its own child ended. */
 static void close_inherited_fds(const int *keep, size_t n_keep) {
         unsigned first = 3;
 
@@ -349,33 +362,26 @@ static void sort_fds(int *fds, size_t n) {
                 }
 }
 
-/* With an fd store, a child whose parent dies (a crash, or the watchdog's
- * SIGKILL) must hand its connection over as on a stop, before systemd kills
- * what is left of the service: the kernel sends it SIGTERM when the parent
- * dies. A parent that died before we asked is no longer our parent. */
-static void stop_with_parent(pid_t parent_pid) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent_pid)
-                (void) raise(SIGTERM);
-}
-
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup) {
-        int keep[] = { c->fd, setup->signal_fd, setup->report_fd };
+        int keep[] = { c->fd, setup->signal_fd, setup->report_fd, setup->lifeline_fd };
         uint64_t bytes;
 
         sort_fds(keep, sizeof keep / sizeof keep[0]);
         close_inherited_fds(keep, sizeof keep / sizeof keep[0]);
-        if (setup->fd_store)
-                stop_with_parent(setup->parent_pid);
         signals_reset_for_child();
 
-        enum echo_store store = setup->stored     ? ECHO_STORE_STORED
-                                : setup->fd_store ? ECHO_STORE_LATER
-                                                  : ECHO_STORE_NONE;
-        int r = echo_connection(c, setup->signal_fd, setup->idle_usec, setup->stop_timeout_usec,
-                                store, &bytes);
+        struct echo_settings settings = {
+                .signal_fd = setup->signal_fd,
+                .lifeline_fd = setup->lifeline_fd,
+                .idle_usec = setup->idle_usec,
+                .stop_timeout_usec = setup->stop_timeout_usec,
+                .store = setup->stored     ? ECHO_STORE_STORED
+                         : setup->fd_store ? ECHO_STORE_LATER
+                                           : ECHO_STORE_NONE,
+        };
+        int r = echo_connection(c, &settings, &bytes);
         if (setup->report_fd >= 0)
-                report_to_parent(setup->report_fd, r, bytes);
+                report_end(setup->report_fd, r, bytes);
         _exit(r < 0                   ? CHILD_EXIT_FAILED
               : r == ECHO_HANDED_OVER ? CHILD_EXIT_HANDED_OVER
                                       : CHILD_EXIT_DONE);

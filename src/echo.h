@@ -34,26 +34,35 @@ enum echo_store {
         ECHO_STORE_STORED,      /* in the store already */
 };
 
+/* How a pump runs, and what stops it. */
+struct echo_settings {
+        int signal_fd;          /* SIGTERM, SIGINT and SIGNAL_STORED arrive here; -1: none */
+        int lifeline_fd;        /* hangs up when echod's main process is gone: a stop too;
+                                 * -1: none */
+        usec_t idle_usec;       /* 0: no idle timeout */
+        usec_t stop_timeout_usec;       /* after a stop, give up then; 0: never */
+        enum echo_store store;
+};
+
 /* Echoes everything read from @fd back to it, and returns once:
  * - the client closed its sending half and got every byte back: 0;
- * - a SIGTERM or SIGINT arrived on @signal_fd (-1: none) and what was read
- *   has been written back. If the connection is in systemd's fd store
- *   (ECHO_STORE_STORED, or a SIGNAL_STORED came on @signal_fd), the next
- *   instance goes on with it: reading stops at once, what is not echoed
- *   yet stays in the socket, and the connection is left open,
+ * - a stop came (SIGTERM or SIGINT on the signalfd, or the lifeline hung
+ *   up) and what was read has been written back. If the connection is in
+ *   systemd's fd store (ECHO_STORE_STORED, or a SIGNAL_STORED came), the
+ *   next instance goes on with it: reading stops at once, what is not
+ *   echoed yet stays in the socket, and the connection is left open,
  *   ECHO_HANDED_OVER. Otherwise reading goes on for ECHO_STOP_GRACE_USEC,
  *   for bytes in flight, and the connection is shut down, ECHO_STOPPED;
- * - nothing moved for @idle_usec (0: never): -ETIMEDOUT;
- * - @stop_timeout_usec (0: never) after the SIGTERM, what is still owed is
- *   given up: -ECANCELED. A parent enforces its shutdown timeout with
- *   SIGKILL; this bounds a child whose parent died;
+ * - nothing moved for idle_usec: -ETIMEDOUT;
+ * - stop_timeout_usec after a stop, what is still owed is given up:
+ *   -ECANCELED. A parent enforces its shutdown timeout with SIGKILL; this
+ *   bounds a child with no parent left;
  * - the connection failed: -errno, e.g. -ECONNRESET or -EPIPE.
  * Unless handed over, the connection is shut down both ways at the end,
- * since others (the parent, PID 1) may hold copies of it and the client
- * must see the end now. @fd is made non-blocking. The bytes echoed go to
+ * since others (echod, PID 1) may hold copies of it and the client must
+ * see the end now. @fd is made non-blocking. The bytes echoed go to
  * @ret_bytes in every case. */
-int echo_pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
-              enum echo_store store, uint64_t *ret_bytes);
+int echo_pump(int fd, const struct echo_settings *settings, uint64_t *ret_bytes);
 
 #include <stdnoreturn.h>
 #include <sys/socket.h>
@@ -69,8 +78,8 @@ struct connection {
 
 /* Echoes @c with echo_pump(), then closes it. Returns what echo_pump()
  * returned, and the bytes echoed in @ret_bytes. */
-int echo_connection(struct connection *c, int signal_fd, usec_t idle_usec,
-                    usec_t stop_timeout_usec, enum echo_store store, uint64_t *ret_bytes);
+int echo_connection(struct connection *c, const struct echo_settings *settings,
+                    uint64_t *ret_bytes);
 
 /* A child's exit status: a handed-over connection stays in the fd store for
  * the next instance; any other has left it. */
@@ -80,30 +89,30 @@ enum {
         CHILD_EXIT_HANDED_OVER = 3,
 };
 
-/* What a child tells the parent as it ends, through the report pipe, so that
- * the parent logs the connection's end: a child that logged it itself would
- * be gone before journald could look up its unit in /proc, and the entry
- * would miss _SYSTEMD_UNIT (journalctl -u would not show it). Smaller than
- * PIPE_BUF, so every report arrives whole. */
+/* What a child tells echod's main process as it ends, through the report
+ * pipe, so that echod logs the connection's end: a child that logged it
+ * itself would be gone before journald could look up its unit in /proc, and
+ * the entry would miss _SYSTEMD_UNIT (journalctl -u would not show it); nor
+ * does a child map libsystemd. Smaller than PIPE_BUF, so every report
+ * arrives whole. */
 struct echo_report {
         pid_t pid;
         int result;             /* echo_pump()'s */
         uint64_t bytes;
 };
 
-/* What a new child keeps of what it inherits from the parent, and what it
+/* What a new child keeps of what it inherits from the acceptor, and what it
  * does with it. */
 struct echo_child_setup {
         int report_fd;                          /* where the echo_report goes; -1: none */
         int signal_fd;                          /* kept: SIGTERM arrives here */
+        int lifeline_fd;                        /* kept: hangs up when echod is gone */
         usec_t idle_usec;
         usec_t stop_timeout_usec;               /* --shutdown-timeout */
-        pid_t parent_pid;
         bool fd_store;                          /* the service has an fd store */
         bool stored;                            /* the connection is in it already */
 };
 
 /* The life of a child forked for @c, start to end: close every inherited fd
- * it does not need, stop with its parent (with an fd store), restore the
- * signal mask, echo, report, _exit(). */
+ * it does not need, restore the signal mask, echo, report, _exit(). */
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <systemd/sd-journal.h>
@@ -302,6 +303,24 @@ void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed) {
                  "cannot put %u connection%s in the fd store: %s, trying again%s", n_not_kept,
                  n_not_kept == 1 ? "" : "s", strerror(-r),
                  suppressed_text(suppressed, more, sizeof more));
+}
+
+void log_acceptor_died(int status, unsigned n_active, unsigned restart_ms) {
+        char how[64];
+        if (WIFSIGNALED(status))
+                snprintf(how, sizeof how, "was killed by signal %s", sigabbrev_np(WTERMSIG(status)));
+        else
+                snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+        log_full(LOG_LEVEL_WARNING, MESSAGE_ID_ACCEPTOR_DIED, NULL, 0,
+                 "the acceptor %s: its %u connection%s go on, a new one starts in %u ms", how,
+                 n_active, n_active == 1 ? "" : "s", restart_ms);
+}
+
+void log_acceptor_hung(pid_t pid, uint64_t silent_ms) {
+        struct log_fields f = { .child_pid = pid };
+        log_full(LOG_LEVEL_WARNING, MESSAGE_ID_ACCEPTOR_HUNG, &f, 0,
+                 "the acceptor (%d) has not answered for %" PRIu64 " ms: killing it",
+                 (int) pid, silent_ms);
 }
 
 void log_stopping(unsigned n_active, unsigned timeout_sec) {

@@ -7,11 +7,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "acceptor-process.h"
 #include "echo.h"
-#include "lean.h"
 #include "log.h"
 #include "options.h"
-#include "parent-only.h"
 #include "server.h"
 #include "signals.h"
 #include "sockets.h"
@@ -23,13 +22,19 @@
 static int serve_one_connection(struct socket_set *sockets, int signal_fd,
                                 const struct options *o) {
         struct connection c = { .fd = sockets->connection, .peer_len = sizeof c.peer };
+        const struct echo_settings settings = {
+                .signal_fd = signal_fd,
+                .lifeline_fd = -1,
+                .idle_usec = o->idle_timeout_sec * USEC_PER_SEC,
+                .stop_timeout_usec = o->shutdown_timeout_sec * USEC_PER_SEC,
+                .store = ECHO_STORE_NONE,
+        };
         usec_t start = now_usec();
         uint64_t bytes;
 
         sockets->connection = -1;
         (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
-        int r = echo_connection(&c, signal_fd, o->idle_timeout_sec * USEC_PER_SEC,
-                                o->shutdown_timeout_sec * USEC_PER_SEC, ECHO_STORE_NONE, &bytes);
+        int r = echo_connection(&c, &settings, &bytes);
         log_connection_closed((struct sockaddr *) &c.peer, c.peer_len, bytes, now_usec() - start,
                               r, getpid());
         return EXIT_SUCCESS;
@@ -65,28 +70,15 @@ static int serve(const struct options *o) {
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "cannot open the notification socket, ignoring");
 
-        /* Not on the stack: the parent writes its state after every fork,
-         * and each child would keep a copy of every stack page so written.
-         * In parent-only memory no child has it at all. */
+        static struct server server;
         unsigned fd_store_max = fd_store_size(&notify);
-        struct server *server = parent_only_calloc(1, sizeof *server);
-        if (!server || server_init(server, o, &sockets, signal_fd, &notify, fd_store_max) < 0) {
-                log_error(-ENOMEM, "out of memory");
+        if (server_init(&server, o, &sockets, signal_fd, &notify, fd_store_max,
+                        acceptor_program_path()) < 0) {
+                server_free(&server);
                 return EXIT_FAILURE;
         }
-        /* Before the first fork: every child is then born without them. */
-        r = lean_trim_libraries();
-        if (r < 0)
-                log_warning_errno(r, "cannot leave libsystemd out of forked children, ignoring");
-        r = lean_trim_heap();
-        if (r < 0)
-                log_warning_errno(r, "cannot leave the heap out of forked children, ignoring");
-        r = lean_unregister_rseq();
-        if (r < 0)
-                log_warning_errno(r, "cannot unregister rseq, ignoring");
-        r = server_run(server);
-        server_free(server);
-        parent_only_free(server, 1, sizeof *server);
+        r = server_run(&server);
+        server_free(&server);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

@@ -1,119 +1,61 @@
-/* The parent process; see server.h. Read server_run() first: every other
- * function here is one of its steps. */
+/* echod's main process; see server.h. Read server_run() first: every other
+ * function here is one of its steps. The loop: wait for an event; the
+ * acceptor says a connection opened or ended → count it, log it, keep its
+ * copy for the fd store; a datagram → send it back; SIGCHLD → the acceptor
+ * died (start another; its children are ours now) or one of those ended;
+ * SIGTERM → store what is young, stop the acceptor and drain. */
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "lean.h"
 #include "log.h"
-#include "notify.h"
 #include "signals.h"
 
-/* Connections taken per wake-up of a listener: enough to empty a burst in
- * few poll() calls, few enough that the signalfd is never kept waiting. */
-#define ACCEPT_BATCH 32
-/* Stored connections resumed per turn of the loop: READY=1 need not wait
- * for thousands of forks after a restart, and new clients and signals are
- * served meanwhile. */
+/* Stored connections handed to the acceptor at a time: READY=1 need not
+ * wait for thousands of forks after a restart, and new clients and signals
+ * are served meanwhile. */
 #define RESUME_BATCH 64
-/* Datagrams echoed per wake-up of one UDP socket, for the same reason. */
+/* ...and how long to wait before sending one the acceptor could not serve
+ * (fork() failed) again. */
+#define RESUME_RETRY_USEC (100 * USEC_PER_MSEC)
+/* Datagrams echoed per wake-up of one UDP socket, so that one busy socket
+ * cannot starve the loop. */
 #define DATAGRAM_BATCH 64
-#define BACKOFF_MIN_MS 100u
-#define BACKOFF_MAX_MS 1000u
-
-/* The names of the connections the previous instance left in the store. */
-static int resume_names(struct server *s) {
-        size_t n = s->sockets.n_stored;
-        if (n == 0)
-                return fd_store_resume(&s->fd_store, NULL, 0);
-        const char **names = calloc(n, sizeof *names);
-        if (!names)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                names[i] = s->sockets.stored[i].name;
-        int r = fd_store_resume(&s->fd_store, names, n);
-        free(names);
-        return r;
-}
-
-int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
-                int signal_fd, struct notify *notify, unsigned fd_store_max) {
-        *s = (struct server) {
-                .options = o,
-                .signal_fd = signal_fd,
-                .notify = *notify,
-                .report_fds = { -1, -1 },
-                .pending = { .fd = -1 },
-                .status_changed = true,
-                .pid = getpid(),
-                .watchdog_period_usec = notify_watchdog_period(),
-        };
-        *notify = NOTIFY_NONE;
-        fd_store_init(&s->fd_store, fd_store_max, s->pid);
-        s->sockets = *sockets;
-        *sockets = SOCKET_SET_EMPTY;
-        /* Connections resumed from the fd store come on top of the cap, in
-         * both tables: every one of them may be from a client of its own. */
-        size_t capacity = o->max_connections + s->sockets.n_stored;
-        int r = children_init(&s->children, capacity);
-        if (r < 0)
-                return r;
-        if (o->max_connections_per_source > 0) {
-                r = sources_init(&s->sources, capacity);
-                if (r < 0)
-                        return r;
-        }
-        if (log_enabled(LOG_LEVEL_DEBUG) && pipe2(s->report_fds, O_CLOEXEC | O_NONBLOCK) < 0)
-                return -errno;
-        r = resume_names(s);
-        if (r < 0)
-                return r;
-        if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
-                log_notice("--max-connections=%u is above the fd store's size (%u): connections "
-                           "beyond %u will not survive a restart", o->max_connections,
-                           s->fd_store.max, s->fd_store.max);
-        return 0;
-}
-
-void server_free(struct server *s) {
-        sockets_close(&s->sockets);
-        s->pending.fd = safe_close(s->pending.fd);
-        s->signal_fd = safe_close(s->signal_fd);
-        s->report_fds[0] = safe_close(s->report_fds[0]);
-        s->report_fds[1] = safe_close(s->report_fds[1]);
-        children_free(&s->children);
-        sources_free(&s->sources);
-        fd_store_free(&s->fd_store);
-        notify_close(&s->notify);
-}
+/* The acceptor is asked whether it is alive this often, and one that has
+ * not answered for ACCEPTOR_HANG_USEC is killed and started again (its
+ * children go on). */
+#define ACCEPTOR_PING_USEC USEC_PER_SEC
+#define ACCEPTOR_HANG_USEC (5 * USEC_PER_SEC)
+/* Between two starts of an acceptor that keeps dying: doubling from 100 ms. */
+#define ACCEPTOR_BACKOFF_MIN_MS 100u
+#define ACCEPTOR_BACKOFF_MAX_MS 1000u
+/* At most this long, and half the shutdown timeout, a stop waits for PID 1
+ * to confirm the connections it just sent to the store. */
+#define STOP_CONFIRM_MAX_USEC (2 * USEC_PER_SEC)
+/* The acceptor kills its children at the shutdown timeout; echod kills
+ * what is left this much later. */
+#define STOP_BACKSTOP_USEC (2 * USEC_PER_SEC)
 
 static unsigned n_active(const struct server *s) {
         return (unsigned) s->children.n;
 }
 
-/* The cap is what the loop polls: at max_connections, after a failure, or
- * with a connection still waiting for a fork, the listeners leave the poll
- * set and the kernel's backlog holds new clients. */
-static bool accepting(const struct server *s, usec_t now) {
-        return !s->stopping && s->pending.fd < 0 && now >= s->paused_until_usec &&
-               n_active(s) < s->options->max_connections;
-}
-
-static void pause_accepting(struct server *s) {
-        s->backoff_ms = s->backoff_ms == 0 ? BACKOFF_MIN_MS : s->backoff_ms * 2;
-        if (s->backoff_ms > BACKOFF_MAX_MS)
-                s->backoff_ms = BACKOFF_MAX_MS;
-        s->paused_until_usec = now_usec() + s->backoff_ms * USEC_PER_MSEC;
+/* A message PID 1 had no room for goes out again once the notify socket
+ * polls writable. */
+static int notified(struct server *s, int r) {
+        if (r == -EAGAIN)
+                s->notify_blocked = true;
+        return r;
 }
 
 static void format_status(const struct server *s, char *text) {
@@ -129,14 +71,6 @@ static void format_status(const struct server *s, char *text) {
         status_format(text, STATUS_TEXT_MAX, &st);
 }
 
-/* A message PID 1 had no room for goes out again once the notify socket
- * polls writable. */
-static int notified(struct server *s, int r) {
-        if (r == -EAGAIN)
-                s->notify_blocked = true;
-        return r;
-}
-
 static void send_status(struct server *s, usec_t now) {
         char text[STATUS_TEXT_MAX];
         format_status(s, text);
@@ -146,173 +80,48 @@ static void send_status(struct server *s, usec_t now) {
         s->status_sent_usec = now;
 }
 
-/* The key under which --max-connections-per-source counts @peer: false when
- * there is no such limit, or no address to count (AF_UNIX). */
-static bool limited_source(const struct server *s, const struct sockaddr_storage *peer,
-                           struct in6_addr *ret) {
-        return s->sources.slots && source_key((const struct sockaddr *) peer, ret);
+/* --- the acceptor's news: connections that open and end --- */
+
+/* Queues @record for the acceptor, with @fd (ours, closed once sent). A
+ * record with an fd is queued only where there is room for it (see
+ * acceptor_process_has_room()); when none runs, the next one hears all it
+ * needs when it starts. */
+static void tell_acceptor(struct server *s, struct control_record record, int fd) {
+        if (s->acceptor.pid == 0 || acceptor_process_queue(&s->acceptor, &record, fd) < 0)
+                safe_close(fd);
 }
 
-/* Takes over @c's fd: the parent keeps a copy of a new connection while it
- * is young (with an fd store), and closes any other at once, as the child's
- * alone. */
-static void remember_child(struct server *s, pid_t pid, struct connection *c) {
-        struct child child = { .pid = pid, .peer = c->peer, .peer_len = c->peer_len,
+/* A connection opened: the acceptor forked child @r->pid for it. With a
+ * store, @fd is echod's copy of it while it is young; a resumed connection
+ * (@r->token) is already in the store under its name, and echod's copy from
+ * the store goes. */
+static void connection_opened(struct server *s, const struct control_record *r, int fd) {
+        struct child child = { .pid = r->pid, .peer = r->peer, .peer_len = r->peer_len,
                                .start_usec = now_usec(), .young_fd = -1,
                                .store_state = FD_STORE_YOUNG };
-        struct in6_addr source;
 
-        memcpy(child.fd_store_name, c->fd_store_name, sizeof child.fd_store_name);
-        if (child.fd_store_name[0] != '\0')
-                child.store_state = FD_STORE_CONFIRMED;         /* resumed */
-        if (child.fd_store_name[0] == '\0' && fd_store_keep_young(&s->fd_store, child.start_usec))
-                child.young_fd = take_fd(&c->fd);
-        else
-                c->fd = safe_close(c->fd);
-        /* Neither can fail: both are sized for the cap plus the connections
-         * resumed, and the loop stops accepting at the cap. */
-        (void) children_add(&s->children, &child);
-        if (limited_source(s, &c->peer, &source))
-                (void) sources_add(&s->sources, &source);
-}
-
-/* Fork one child for @c. On failure @c goes to the pending slot. */
-static void spawn_child(struct server *s, struct connection *c) {
-        /* Everything the child needs, on the stack before the fork: @s (and
-         * @c when it is s->pending) live in parent-only memory, which the
-         * child does not have (see main.c). */
-        struct connection conn = *c;
-        const struct echo_child_setup setup = {
-                .report_fd = s->report_fds[1],
-                .signal_fd = s->signal_fd,
-                .idle_usec = s->options->idle_timeout_sec * USEC_PER_SEC,
-                .stop_timeout_usec = s->options->shutdown_timeout_sec * USEC_PER_SEC,
-                .parent_pid = s->pid,
-                .fd_store = s->fd_store.max > 0,
-                .stored = c->fd_store_name[0] != '\0',
-        };
-        /* Not fork(): a real fork, minus what fork() adds for threads and
-         * atfork handlers, which echod has neither of (fork() resets the
-         * stdio, loader and atfork locks in the child, writing pages every
-         * child copies, and would run libsystemd's atfork handler, which the
-         * child does not map); see lean_fork() for what it drops further. */
-        pid_t pid = lean_fork();
-        if (pid == 0)
-                echo_child(&conn, &setup);
-        if (pid < 0) {
-                int r = -errno;
-                unsigned suppressed;
-                s->pending = *c;
-                pause_accepting(s);
-                if (ratelimit_allow(&s->fork_failed, now_usec(), &suppressed))
-                        log_fork_failed(r, s->backoff_ms, suppressed);
-                return;
+        if (r->token < s->sockets.n_stored) {
+                struct stored_connection *stored = &s->sockets.stored[r->token];
+                memcpy(child.fd_store_name, stored->name, sizeof child.fd_store_name);
+                child.store_state = FD_STORE_CONFIRMED;
+                stored->fd = safe_close(stored->fd);
+                stored->resuming = false;
+                s->n_resuming--;
+        } else if (fd >= 0 && fd_store_keep_young(&s->fd_store, child.start_usec)) {
+                child.young_fd = take_fd(&fd);
+                if (s->stopping)        /* accepted just before the stop: stored now */
+                        s->fd_store.next_flush_usec = child.start_usec;
         }
-        remember_child(s, pid, c);
+        safe_close(fd);
+        if (children_add(&s->children, &child) < 0)
+                log_warning_errno(-ENOSPC, "child %d: more connections than counted", r->pid);
         s->n_total++;
         s->status_changed = true;
-        s->backoff_ms = 0;
-        log_connection_opened((struct sockaddr *) &c->peer, c->peer_len, pid);
+        log_connection_opened((struct sockaddr *) &child.peer, child.peer_len, child.pid);
 }
 
-/* The connections the previous instance left in the fd store: one child
- * each, as for a new connection, RESUME_BATCH a turn, unless fork() fails
- * (then they wait). */
-static bool resuming(const struct server *s) {
-        return s->sockets.next_stored < s->sockets.n_stored && s->pending.fd < 0 &&
-               !s->stopping;
-}
-
-static void resume_stored(struct server *s) {
-        struct socket_set *set = &s->sockets;
-
-        for (int i = 0; i < RESUME_BATCH && resuming(s); i++) {
-                const char *name;
-                struct connection c = { .fd = sockets_take_stored(set, &name),
-                                        .peer_len = sizeof c.peer };
-                if (c.fd < 0) {
-                        log_warning_errno(c.fd, "cannot take back stored connection %s, "
-                                          "dropping it from the fd store", name);
-                        fd_store_drop(&s->fd_store, name);
-                        continue;
-                }
-                (void) getpeername(c.fd, (struct sockaddr *) &c.peer, &c.peer_len);
-                snprintf(c.fd_store_name, sizeof c.fd_store_name, "%s", name);
-                spawn_child(s, &c);
-        }
-}
-
-/* --max-connections-per-source: a client address already holding its share
- * gets this connection closed at once; nobody else notices. */
-static bool source_over_limit(struct server *s, const struct connection *c) {
-        unsigned limit = s->options->max_connections_per_source;
-        struct in6_addr source;
-        unsigned suppressed;
-
-        if (!limited_source(s, &c->peer, &source) || sources_count(&s->sources, &source) < limit)
-                return false;
-        s->n_refused++;
-        s->status_changed = true;
-        if (ratelimit_allow(&s->source_limit, now_usec(), &suppressed))
-                log_source_limit_reached((const struct sockaddr *) &c->peer, c->peer_len, limit,
-                                         suppressed);
-        return true;
-}
-
-/* Errors that concern one connection that already went away, or nothing at
- * all: accept(2) lists the network errors Linux passes on, to be retried. */
-static bool accept_error_is_transient(int error) {
-        switch (error) {
-        case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN:
-        case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
-        case EOPNOTSUPP: case ENETUNREACH:
-                return true;
-        default:
-                return false;
-        }
-}
-
-/* Accepts and forks for one connection. Returns true to go on with the
- * batch, false when the listener is empty or accepting had to pause. */
-static bool accept_one(struct server *s, int listen_fd) {
-        struct connection c = { .peer_len = sizeof c.peer };
-
-        /* Non-blocking from birth: the child's pump needs it, and this saves
-         * it two fcntl() calls. */
-        c.fd = accept4(listen_fd, (struct sockaddr *) &c.peer, &c.peer_len,
-                       SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (c.fd < 0) {
-                int error = errno;
-                unsigned suppressed;
-                if (accept_error_is_transient(error))
-                        return error != EAGAIN;
-                /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in
-                 * the backlog; try again once something was freed. */
-                pause_accepting(s);
-                if (ratelimit_allow(&s->accept_failed, now_usec(), &suppressed))
-                        log_accept_failed(-error, s->backoff_ms, suppressed);
-                return false;
-        }
-        if (source_over_limit(s, &c))
-                safe_close(c.fd);
-        else
-                spawn_child(s, &c);
-        return true;
-}
-
-static void accept_connections(struct server *s, int listen_fd) {
-        for (int i = 0; i < ACCEPT_BATCH && accepting(s, now_usec()); i++)
-                if (!accept_one(s, listen_fd))
-                        break;
-        if (n_active(s) >= s->options->max_connections) {
-                unsigned suppressed;
-                if (ratelimit_allow(&s->limit_reached, now_usec(), &suppressed))
-                        log_limit_reached(s->options->max_connections, suppressed);
-        }
-}
-
-/* A child writes its report before it exits, so by the time it can be
- * reaped its report is in the pipe. */
+/* A child writes its report before it exits, so by the time it is reaped its
+ * report is in the pipe. */
 static void read_reports(struct server *s) {
         struct echo_report report;
 
@@ -337,76 +146,293 @@ static bool left_open(const struct server *s, int status) {
                                (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER));
 }
 
-static void note_child_exit(struct server *s, pid_t pid, int status) {
+/* Connection child @pid exited with wait status @status. */
+static void connection_ended(struct server *s, pid_t pid, int status) {
         struct child child;
-        struct in6_addr source;
         unsigned suppressed;
 
         const struct child *found = children_find(&s->children, pid);
         if (!found)
                 return;         /* not one of ours */
-        /* Its report is in the pipe by now (unless it was killed): read it. */
         if (!found->reported)
                 read_reports(s);
         (void) children_forget(&s->children, pid, &child);
-        if (limited_source(s, &child.peer, &source))
-                sources_remove(&s->sources, &source);
+        if (child.adopted)      /* the acceptor counted it for its limits */
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_RELEASE,
+                                                           .peer = child.peer,
+                                                           .peer_len = child.peer_len }, -1);
         fd_store_child_ended(&s->fd_store, &child, left_open(s, status));
         s->status_changed = true;
         if (child.reported)
                 log_connection_closed((struct sockaddr *) &child.peer, child.peer_len,
                                       child.bytes, now_usec() - child.start_usec, child.result,
                                       pid);
+        if (s->stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+                s->n_killed++;
         if (WIFSIGNALED(status) && !s->stopping &&
             ratelimit_allow(&s->child_killed, now_usec(), &suppressed))
                 log_child_killed(pid, WTERMSIG(status), suppressed);
 }
 
+/* A connection the acceptor accepted and never served (a stop came before a
+ * fork could): it goes into the store for the next instance. A resumed one
+ * it could not serve (@r->token) is sent again later. */
+static void connection_unserved(struct server *s, const struct control_record *r, int fd) {
+        if (r->token < s->sockets.n_stored) {
+                s->sockets.stored[r->token].resuming = false;
+                s->n_resuming--;
+                if (r->token < s->next_resume)
+                        s->next_resume = r->token;
+                s->resume_after_usec = now_usec() + RESUME_RETRY_USEC;
+        } else if (fd >= 0 && s->stopping) {
+                (void) notified(s, fd_store_one(&s->fd_store, &s->notify, fd));
+        }
+        safe_close(fd);
+}
+
+static void log_event(struct server *s, const struct control_record *r) {
+        unsigned suppressed;
+        usec_t now = now_usec();
+
+        switch (r->kind) {
+        case CONTROL_REFUSED:
+                s->n_refused++;
+                s->status_changed = true;
+                if (ratelimit_allow(&s->source_limit, now, &suppressed))
+                        log_source_limit_reached((const struct sockaddr *) &r->peer, r->peer_len,
+                                                 r->count, suppressed);
+                break;
+        case CONTROL_ACCEPT_FAILED:
+                if (ratelimit_allow(&s->accept_failed, now, &suppressed))
+                        log_accept_failed(r->status, r->count, suppressed);
+                break;
+        case CONTROL_FORK_FAILED:
+                if (ratelimit_allow(&s->fork_failed, now, &suppressed))
+                        log_fork_failed(r->status, r->count, suppressed);
+                break;
+        case CONTROL_LIMIT_REACHED:
+                if (ratelimit_allow(&s->limit_reached, now, &suppressed))
+                        log_limit_reached(r->count, suppressed);
+                break;
+        default:
+                break;
+        }
+}
+
+static void handle_record(struct server *s, const struct control_record *r, int fd) {
+        switch (r->kind) {
+        case CONTROL_OPENED:
+                connection_opened(s, r, fd);
+                return;
+        case CONTROL_EXITED:
+                connection_ended(s, r->pid, r->status);
+                return;
+        case CONTROL_UNSERVED:
+                connection_unserved(s, r, fd);
+                return;
+        case CONTROL_PONG:
+                s->pong_usec = now_usec();
+                s->ping_sent_usec = 0;
+                return;
+        default:
+                log_event(s, r);
+                safe_close(fd);
+                return;
+        }
+}
+
+static void read_acceptor(struct server *s) {
+        struct control_record records[CONTROL_BATCH_MAX];
+        int fds[CONTROL_BATCH_MAX];
+
+        for (;;) {
+                int n = control_receive(s->acceptor.control_fd, records, fds);
+                if (n < 0 && n != -EPROTO)
+                        return;         /* -EAGAIN; or it is gone, which SIGCHLD says */
+                if (n == 0)
+                        return;
+                size_t next_fd = 0;
+                for (int i = 0; i < n; i++)
+                        handle_record(s, &records[i], records[i].has_fd ? fds[next_fd++] : -1);
+        }
+}
+
+/* --- the acceptor's life --- */
+
+static int dup_for_acceptor(int fd) {
+        return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+/* What a new acceptor needs: its settings, the lifeline, where reports go,
+ * the listeners, and the connections it did not fork but must count. */
+static void greet_acceptor(struct server *s) {
+        const struct options *o = s->options;
+        struct control_record hello = { .kind = CONTROL_HELLO, .hello = {
+                .max_connections = o->max_connections,
+                .max_connections_per_source = o->max_connections_per_source,
+                .capacity = o->max_connections + (uint32_t) s->sockets.n_stored +
+                            (uint32_t) s->children.n,
+                .idle_usec = o->idle_timeout_sec * USEC_PER_SEC,
+                .shutdown_usec = o->shutdown_timeout_sec * USEC_PER_SEC,
+                .fd_store = s->fd_store.max > 0,
+                .reports = s->report_fds[1] >= 0,
+        } };
+        struct child *child;
+        size_t cursor = 0;
+
+        tell_acceptor(s, hello, -1);
+        tell_acceptor(s, (struct control_record) { .kind = CONTROL_LIFELINE },
+                      dup_for_acceptor(s->acceptor.lifeline[0]));
+        if (s->report_fds[1] >= 0)
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_REPORTS },
+                              dup_for_acceptor(s->report_fds[1]));
+        for (size_t i = 0; i < s->sockets.n_listeners; i++)
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_LISTENER },
+                              dup_for_acceptor(s->sockets.listeners[i]));
+        while ((child = children_next(&s->children, &cursor)))
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_INHERIT,
+                                                           .peer = child->peer,
+                                                           .peer_len = child->peer_len }, -1);
+}
+
+static int start_acceptor(struct server *s) {
+        s->acceptor_restart_usec = USEC_INFINITY;
+        pid_t pid = acceptor_process_start(&s->acceptor);
+        if (pid < 0)
+                return pid;
+        s->pong_usec = s->acceptor.started_usec = now_usec();
+        s->ping_sent_usec = 0;
+        greet_acceptor(s);
+        return 0;
+}
+
+/* The acceptor died, by itself or by our hand: its children are ours now
+ * (we are the children's subreaper). A connection whose child it reaped
+ * and never told us about has ended. */
+static void adopt_children(struct server *s) {
+        struct child *child;
+        size_t cursor = 0;
+        pid_t gone[CONTROL_BATCH_MAX];
+        size_t n_gone;
+
+        do {
+                n_gone = 0;
+                while (n_gone < CONTROL_BATCH_MAX && (child = children_next(&s->children, &cursor))) {
+                        siginfo_t info = { .si_pid = 0 };
+                        if (waitid(P_PID, (id_t) child->pid, &info,
+                                   WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+                                gone[n_gone++] = child->pid;
+                        else
+                                child->adopted = true;
+                }
+                /* Its status is lost: a stop keeps such a connection in the
+                 * store (the next instance finds out); otherwise it ended. */
+                for (size_t i = 0; i < n_gone; i++)
+                        connection_ended(s, gone[i], s->stopping ? (int) SIGKILL : 0);
+        } while (n_gone == CONTROL_BATCH_MAX);
+}
+
+static void acceptor_exited(struct server *s, int status) {
+        usec_t now = now_usec();
+        bool quick = now - s->acceptor.started_usec < 10 * USEC_PER_SEC;
+
+        acceptor_process_gone(&s->acceptor);
+        adopt_children(s);
+        for (size_t i = 0; i < s->sockets.n_stored; i++)
+                s->sockets.stored[i].resuming = false;  /* sent again to the next one */
+        s->n_resuming = 0;
+        s->next_resume = 0;
+        if (s->stopping)
+                return;
+        s->acceptor_backoff_ms = !quick || s->acceptor_backoff_ms == 0
+                                         ? ACCEPTOR_BACKOFF_MIN_MS
+                                         : s->acceptor_backoff_ms * 2;
+        if (s->acceptor_backoff_ms > ACCEPTOR_BACKOFF_MAX_MS)
+                s->acceptor_backoff_ms = ACCEPTOR_BACKOFF_MAX_MS;
+        s->acceptor_restart_usec = now + s->acceptor_backoff_ms * USEC_PER_MSEC;
+        log_acceptor_died(status, n_active(s), s->acceptor_backoff_ms);
+}
+
 /* Pending SIGCHLDs merge into one, so a single wake-up may stand for many
- * exits: reap until the kernel says nobody else is waiting. */
+ * exits: reap until the kernel says nobody else is waiting. Our children
+ * are the acceptor, and the connections' children it left when it died. */
 static void reap_children(struct server *s) {
         for (;;) {
                 int status;
                 pid_t pid = waitpid(-1, &status, WNOHANG);
                 if (pid <= 0)
                         return;         /* 0: the rest still run; -1: none left */
-                note_child_exit(s, pid, status);
+                if (pid == s->acceptor.pid) {
+                        read_acceptor(s);       /* its last news first */
+                        acceptor_exited(s, status);
+                } else {
+                        connection_ended(s, pid, status);
+                }
         }
 }
 
-static void echo_datagrams(struct server *s, int fd) {
-        struct udp_drop drop;
-        unsigned suppressed;
-        uint64_t echoed = s->udp.echoed, dropped = s->udp.dropped;
-
-        int r = udp_echo_ready(fd, DATAGRAM_BATCH, &s->udp, &drop);
-        if (r < 0)
-                log_warning_errno(r, "datagram socket fd %d", fd);
-        if (s->udp.echoed != echoed || s->udp.dropped != dropped)
-                s->status_changed = true;
-        /* One example per batch; the rest of the batch counts as held back,
-         * so that the log accounts for every drop STATUS counts. */
-        unsigned n_dropped = (unsigned) (s->udp.dropped - dropped);
-        if (n_dropped > 0 &&
-            ratelimit_allow_many(&s->datagram_dropped, now_usec(), n_dropped, &suppressed))
-                log_datagram_dropped((struct sockaddr *) &drop.source, drop.source_len,
-                                     drop.reason, suppressed);
+/* Kills an acceptor that has not answered a ping for ACCEPTOR_HANG_USEC
+ * (stopped, or stuck): its children go on, a new one takes over. */
+static void check_acceptor_alive(struct server *s, usec_t now) {
+        if (s->acceptor.pid == 0 || s->stopping)
+                return;
+        if (now - s->pong_usec >= ACCEPTOR_HANG_USEC) {
+                log_acceptor_hung(s->acceptor.pid, (now - s->pong_usec) / USEC_PER_MSEC);
+                (void) kill(s->acceptor.pid, SIGKILL);  /* SIGCHLD: acceptor_exited() */
+                s->pong_usec = now;
+                return;
+        }
+        if (s->ping_sent_usec == 0 && now - s->pong_usec >= ACCEPTOR_PING_USEC) {
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING }, -1);
+                s->ping_sent_usec = now;
+        }
 }
 
-static void signal_child(pid_t pid, void *userdata) {
-        (void) kill(pid, *(int *) userdata);
+/* Whether connections are being served: WATCHDOG=1 goes only while the
+ * acceptor answers (or a stop, which is bounded, is under way). */
+static bool serving(const struct server *s, usec_t now) {
+        return s->stopping || (s->acceptor.pid != 0 && now - s->pong_usec < ACCEPTOR_HANG_USEC);
 }
 
-static void signal_children(struct server *s, int signo) {
-        children_foreach(&s->children, signal_child, &signo);
+/* --- the fd store --- */
+
+/* The connections the previous instance left in the store: one child each,
+ * RESUME_BATCH at a time, each held by echod until its child runs. */
+static void resume_stored(struct server *s, usec_t now) {
+        struct socket_set *set = &s->sockets;
+
+        if (now < s->resume_after_usec)
+                return;
+        for (; s->next_resume < set->n_stored && s->n_resuming < RESUME_BATCH &&
+               s->acceptor.pid != 0 && !s->stopping; s->next_resume++) {
+                struct stored_connection *stored = &set->stored[s->next_resume];
+                if (stored->fd < 0 || stored->resuming)
+                        continue;
+                int copy = dup_for_acceptor(stored->fd);
+                if (copy < 0 || !acceptor_process_has_room(&s->acceptor, 1)) {
+                        safe_close(copy);
+                        return;
+                }
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_RESUME,
+                                                           .token = (uint32_t) s->next_resume },
+                              copy);
+                stored->resuming = true;
+                s->n_resuming++;
+        }
 }
 
 /* PID 1 has confirmed it holds the connection: its child hands it over at a
- * stop from now on. (The child is still ours, reaped or not: its PID cannot
- * have been reused.) */
+ * stop from now on. Its parent tells it: the acceptor, or we, once the
+ * child is ours (a PID is safe to signal only for its parent). */
 static void tell_child_stored(pid_t pid, void *userdata) {
-        (void) userdata;
-        (void) kill(pid, SIGNAL_STORED);
+        struct server *s = userdata;
+        const struct child *child = children_find(&s->children, pid);
+
+        if (child && child->adopted)
+                (void) kill(pid, SIGNAL_STORED);
+        else
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_STORED, .pid = pid },
+                              -1);
 }
 
 /* The young connections due go into the fd store: those at least
@@ -427,14 +453,24 @@ static void store_young(struct server *s, usec_t now) {
                 log_fd_store_failed(shortfall.error, shortfall.n_failed, suppressed);
 }
 
-/* A connection still waiting for a fork when the stop comes: no child will
- * echo it here, so it goes into the store for the next instance. */
-static void store_pending(struct server *s) {
-        if (s->pending.fd < 0)
-                return;
-        if (s->pending.fd_store_name[0] == '\0')
-                (void) notified(s, fd_store_one(&s->fd_store, &s->notify, s->pending.fd));
-        s->pending.fd = safe_close(s->pending.fd);
+/* PID 1 has room in its queue again: what it had none for goes at once,
+ * young connections due for the store included, rather than at the next
+ * flush (its queue holds as few as 10 messages, net.unix.max_dgram_qlen). */
+static void notify_unblocked(struct server *s, usec_t now) {
+        s->notify_blocked = false;
+        if (s->fd_store.next_flush_usec > now && s->fd_store.n_young > s->fd_store.n_unconfirmed)
+                s->fd_store.next_flush_usec = now;
+}
+
+/* --- stopping --- */
+
+static void signal_adopted(struct server *s, int signo) {
+        struct child *child;
+        size_t cursor = 0;
+
+        while ((child = children_next(&s->children, &cursor)))
+                if (child->adopted)
+                        (void) kill(child->pid, signo);
 }
 
 /* Stopping: once PID 1 has confirmed every connection sent to the store (or
@@ -446,13 +482,10 @@ static void signal_children_when_confirmed(struct server *s, usec_t now) {
                 return;
         if (s->fd_store.n_unconfirmed > 0 && now < s->confirm_deadline_usec)
                 return;
-        signal_children(s, SIGTERM);
+        tell_acceptor(s, (struct control_record) { .kind = CONTROL_STOP }, -1);
+        signal_adopted(s, SIGTERM);
         s->children_signalled = true;
 }
-
-/* At most this long, and half the shutdown timeout, a stop waits for PID 1
- * to confirm the connections it just sent to the store. */
-#define STOP_CONFIRM_MAX_USEC (2 * USEC_PER_SEC)
 
 static void send_stopping(struct server *s) {
         char text[STATUS_TEXT_MAX];
@@ -460,7 +493,7 @@ static void send_stopping(struct server *s) {
         s->stopping_sent = notified(s, notify_stopping(&s->notify, text)) != -EAGAIN;
 }
 
-/* SIGTERM: close the listeners and datagram sockets (systemd keeps its
+/* SIGTERM: stop accepting and close the datagram sockets (systemd keeps its
  * copies, so clients queue for the next instance), put every connection not
  * in the fd store yet there, then, once PID 1 confirmed them, ask every
  * child to finish what it has read (handing a stored connection over), and
@@ -472,15 +505,24 @@ static void begin_stop(struct server *s) {
         if (s->stopping)
                 return;
         s->stopping = true;
-        sockets_close(&s->sockets);
+        s->acceptor_restart_usec = USEC_INFINITY;
+        tell_acceptor(s, (struct control_record) { .kind = CONTROL_STOP_ACCEPTING }, -1);
+        sockets_close_listening(&s->sockets);
         store_young(s, now);
-        store_pending(s);
-        s->stop_deadline_usec = now + timeout;
+        s->stop_deadline_usec = now + timeout + STOP_BACKSTOP_USEC;
         s->confirm_deadline_usec = now + (timeout / 2 < STOP_CONFIRM_MAX_USEC
                                                   ? timeout / 2 : STOP_CONFIRM_MAX_USEC);
         signal_children_when_confirmed(s, now);
         send_stopping(s);
         log_stopping(n_active(s), s->options->shutdown_timeout_sec);
+}
+
+/* The shutdown timeout is long past, and something still runs (a stopped
+ * acceptor, a child it left): kill it all. */
+static void kill_what_is_left(struct server *s) {
+        if (s->acceptor.pid != 0)
+                (void) kill(s->acceptor.pid, SIGKILL);
+        signal_adopted(s, SIGKILL);
 }
 
 static int handle_signals(struct server *s) {
@@ -495,6 +537,29 @@ static int handle_signals(struct server *s) {
                 /* SIGNAL_STORED is for children; a stray one is ignored. */
         }
 }
+
+/* --- datagrams --- */
+
+static void echo_datagrams(struct server *s, int fd) {
+        struct udp_drop drop;
+        unsigned suppressed;
+        uint64_t echoed = s->udp.echoed, dropped = s->udp.dropped;
+
+        int r = udp_echo_ready(fd, DATAGRAM_BATCH, &s->udp, &drop);
+        if (r < 0)
+                log_warning_errno(r, "datagram socket fd %d", fd);
+        if (s->udp.echoed != echoed || s->udp.dropped != dropped)
+                s->status_changed = true;
+        /* One example per batch; the rest of the batch counts as held back,
+         * so that the log accounts for every drop STATUS counts. */
+        unsigned n_dropped = (unsigned) (s->udp.dropped - dropped);
+        if (n_dropped > 0 &&
+            ratelimit_allow_many(&s->datagram_dropped, now_usec(), n_dropped, &suppressed))
+                log_datagram_dropped((struct sockaddr *) &drop.source, drop.source_len,
+                                     drop.reason, suppressed);
+}
+
+/* --- the loop --- */
 
 /* What is owed to PID 1 and may have found its queue full: READY=1 and
  * STOPPING=1, the fd store's removals (sent before any store, so that
@@ -512,28 +577,33 @@ static void send_owed(struct server *s) {
         (void) notified(s, fd_store_send_barrier(&s->fd_store, &s->notify, now_usec()));
 }
 
-/* Whatever is due by @now: messages owed to PID 1, a retried fork, young
- * connections for the fd store, the children's stop, the kill at the stop
- * deadline, a throttled STATUS, a watchdog ping. */
+/* Whatever is due by @now: messages owed to PID 1, an acceptor to start
+ * again or to ping, stored connections to resume, young connections for
+ * the fd store, the children's stop and its deadline, a throttled STATUS, a
+ * watchdog ping. */
 static void run_timers(struct server *s, usec_t now) {
         send_owed(s);
-        if (s->pending.fd >= 0 && now >= s->paused_until_usec)
-                spawn_child(s, &s->pending);
-        if (now >= s->paused_until_usec)
-                resume_stored(s);
+        if (now >= s->acceptor_restart_usec) {
+                int r = start_acceptor(s);
+                if (r < 0) {
+                        log_warning_errno(r, "cannot start the acceptor, trying again");
+                        s->acceptor_restart_usec = now + ACCEPTOR_BACKOFF_MAX_MS * USEC_PER_MSEC;
+                }
+        }
+        check_acceptor_alive(s, now);
+        resume_stored(s, now);
         if (!s->children_signalled && now >= s->fd_store.next_flush_usec)
                 store_young(s, now);
         (void) fd_store_check_barrier(&s->fd_store, &s->notify, now);
         signal_children_when_confirmed(s, now);
-        if (s->stopping && now >= s->stop_deadline_usec && n_active(s) > 0) {
-                s->n_killed = n_active(s);
-                signal_children(s, SIGKILL);
-                s->stop_deadline_usec = USEC_INFINITY;  /* SIGCHLD reaps them */
+        if (s->stopping && now >= s->stop_deadline_usec) {
+                kill_what_is_left(s);
+                s->stop_deadline_usec = now + STOP_BACKSTOP_USEC;
         }
         if (s->status_changed && now >= status_next_usec(s->status_sent_usec))
                 send_status(s, now);
         if (s->watchdog_period_usec > 0 &&
-            now >= s->watchdog_sent_usec + s->watchdog_period_usec &&
+            now >= s->watchdog_sent_usec + s->watchdog_period_usec && serving(s, now) &&
             notified(s, notify_watchdog(&s->notify)) != -EAGAIN)
                 s->watchdog_sent_usec = now;
 }
@@ -543,11 +613,12 @@ static usec_t earliest(usec_t a, usec_t b) {
 }
 
 static usec_t next_deadline(const struct server *s, usec_t now) {
-        usec_t t = USEC_INFINITY;
-        if (s->paused_until_usec > now && !s->stopping)
-                t = earliest(t, s->paused_until_usec);
-        else if (resuming(s))
-                t = now;
+        usec_t t = s->acceptor_restart_usec;
+        if (s->acceptor.pid != 0 && !s->stopping)
+                t = earliest(t, s->ping_sent_usec != 0 ? s->pong_usec + ACCEPTOR_HANG_USEC
+                                                       : s->pong_usec + ACCEPTOR_PING_USEC);
+        if (s->next_resume < s->sockets.n_stored && s->resume_after_usec > now)
+                t = earliest(t, s->resume_after_usec);
         if (s->stopping)
                 t = earliest(t, s->children_signalled ? s->stop_deadline_usec
                                                       : s->confirm_deadline_usec);
@@ -559,42 +630,38 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
                 t = earliest(t, status_next_usec(s->status_sent_usec));
         if (s->watchdog_period_usec > 0)
                 t = earliest(t, s->watchdog_sent_usec + s->watchdog_period_usec);
-        return t;
+        return t > now ? t : now;
 }
 
-/* PID 1 has room in its queue again: what it had none for goes at once,
- * young connections due for the store included, rather than at the next
- * flush (its queue holds as few as 10 messages, net.unix.max_dgram_qlen). */
-static void notify_unblocked(struct server *s, usec_t now) {
-        s->notify_blocked = false;
-        if (s->fd_store.next_flush_usec > now && s->fd_store.n_young > s->fd_store.n_unconfirmed)
-                s->fd_store.next_flush_usec = now;
-}
+/* The loop's fds besides the datagram sockets: the signalfd, the acceptor,
+ * PID 1's answer to a barrier, and the notify socket while PID 1 has no room
+ * for our messages. */
+enum { POLL_SIGNALS, POLL_ACCEPTOR, POLL_BARRIER, POLL_NOTIFY, POLL_DATAGRAMS };
 
-/* The loop's fds besides the sockets: the signalfd, PID 1's answer to a
- * barrier, and the notify socket while PID 1 has no room for our messages. */
-enum { POLL_SIGNALS, POLL_BARRIER, POLL_NOTIFY, POLL_SOCKETS };
-
-/* One turn of the loop: wait for a signal, a client, a datagram, PID 1 or a
- * deadline. */
+/* One turn of the loop: wait for a signal, the acceptor, a datagram, PID 1
+ * or a deadline. */
 static int server_turn(struct server *s) {
-        struct pollfd fds[POLL_SOCKETS + 2 * SOCKETS_MAX] = {
+        struct pollfd fds[POLL_DATAGRAMS + SOCKETS_MAX] = {
                 [POLL_SIGNALS] = { .fd = s->signal_fd, .events = POLLIN },
+                [POLL_ACCEPTOR] = { .fd = s->acceptor.control_fd,
+                                    .events = (short) (POLLIN |
+                                                       (s->acceptor.out_blocked ? POLLOUT : 0)) },
                 [POLL_BARRIER] = { .fd = s->fd_store.barrier_fd, .events = POLLIN },
                 [POLL_NOTIFY] = { .fd = s->notify_blocked ? s->notify.fd : -1, .events = POLLOUT },
         };
-        const struct socket_set *set = &s->sockets;
-        size_t n = POLL_SOCKETS, n_datagrams = set->n_datagrams;
+        size_t n = POLL_DATAGRAMS;
         usec_t now = now_usec();
 
-        for (size_t i = 0; i < n_datagrams; i++)
-                fds[n++] = (struct pollfd) { .fd = set->datagrams[i], .events = POLLIN };
-        if (accepting(s, now))
-                for (size_t i = 0; i < set->n_listeners; i++)
-                        fds[n++] = (struct pollfd) { .fd = set->listeners[i], .events = POLLIN };
+        /* Whatever was queued for the acceptor goes before we sleep. */
+        (void) acceptor_process_flush(&s->acceptor);
+        fds[POLL_ACCEPTOR].events = (short) (POLLIN | (s->acceptor.out_blocked ? POLLOUT : 0));
+        for (size_t i = 0; i < s->sockets.n_datagrams; i++)
+                fds[n++] = (struct pollfd) { .fd = s->sockets.datagrams[i], .events = POLLIN };
         if (poll(fds, n, poll_timeout_ms(next_deadline(s, now), now)) < 0 && errno != EINTR)
                 return -errno;
 
+        if (fds[POLL_ACCEPTOR].revents & POLLIN)
+                read_acceptor(s);
         if (fds[POLL_SIGNALS].revents) {
                 int r = handle_signals(s);
                 if (r < 0)
@@ -604,30 +671,32 @@ static int server_turn(struct server *s) {
                 notify_unblocked(s, now_usec());
         if (fds[POLL_BARRIER].revents)
                 fd_store_confirm(&s->fd_store, &s->notify, &s->children, now_usec(),
-                                 tell_child_stored, NULL);
+                                 tell_child_stored, s);
         /* A SIGTERM just handled closed every socket: poll results are stale. */
-        for (size_t i = POLL_SOCKETS; i < n && !s->stopping; i++) {
-                if (!fds[i].revents)
-                        continue;
-                if (i < POLL_SOCKETS + n_datagrams)
+        for (size_t i = POLL_DATAGRAMS; i < n && !s->stopping; i++)
+                if (fds[i].revents)
                         echo_datagrams(s, fds[i].fd);
-                else
-                        accept_connections(s, fds[i].fd);
-        }
         run_timers(s, now_usec());
         return 0;
+}
+
+static bool done(const struct server *s) {
+        return s->stopping && s->acceptor.pid == 0 && n_active(s) == 0;
 }
 
 int server_run(struct server *s) {
         if (s->sockets.n_stored > 0)
                 log_info("resuming %zu connection%s kept in the fd store", s->sockets.n_stored,
                          s->sockets.n_stored == 1 ? "" : "s");
+        int r = start_acceptor(s);
+        if (r < 0)
+                return log_error_errno(r, "cannot start the acceptor");
         send_owed(s);           /* READY=1 */
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();
         s->status_changed = false;
 
-        while (!(s->stopping && n_active(s) == 0)) {
-                int r = server_turn(s);
+        while (!done(s)) {
+                r = server_turn(s);
                 if (r < 0)
                         return log_error_errno(r, "main loop failed");
         }
@@ -638,4 +707,73 @@ int server_run(struct server *s) {
         send_status(s, now_usec());
         log_stopped(s->n_total, s->n_killed);
         return 0;
+}
+
+/* The names of the connections the previous instance left in the store. */
+static int resume_names(struct server *s) {
+        size_t n = s->sockets.n_stored;
+        if (n == 0)
+                return fd_store_resume(&s->fd_store, NULL, 0);
+        const char **names = calloc(n, sizeof *names);
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                names[i] = s->sockets.stored[i].name;
+        int r = fd_store_resume(&s->fd_store, names, n);
+        free(names);
+        return r;
+}
+
+int server_init(struct server *s, const struct options *o, struct socket_set *sockets,
+                int signal_fd, struct notify *notify, unsigned fd_store_max,
+                const char *acceptor_path) {
+        *s = (struct server) {
+                .options = o,
+                .signal_fd = signal_fd,
+                .notify = *notify,
+                .report_fds = { -1, -1 },
+                .status_changed = true,
+                .pid = getpid(),
+                .watchdog_period_usec = notify_watchdog_period(),
+                .acceptor_restart_usec = USEC_INFINITY,
+                .acceptor.control_fd = -1,
+                .acceptor.program_fd = -1,
+                .acceptor.lifeline = { -1, -1 },
+        };
+        *notify = NOTIFY_NONE;
+        fd_store_init(&s->fd_store, fd_store_max, s->pid);
+        s->sockets = *sockets;
+        *sockets = SOCKET_SET_EMPTY;
+        int r = acceptor_process_open(&s->acceptor, acceptor_path);
+        if (r < 0)
+                return log_error_errno(r, "cannot open the acceptor program %s", acceptor_path);
+        /* The children the acceptor leaves when it dies come to us, not to
+         * PID 1: we know their connections, and stop them when we stop. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                return log_error_errno(-errno, "cannot become a subreaper");
+        /* Connections resumed from the fd store come on top of the cap. */
+        r = children_init(&s->children, o->max_connections + s->sockets.n_stored);
+        if (r < 0)
+                return log_error_errno(r, "out of memory");
+        if (log_enabled(LOG_LEVEL_DEBUG) && pipe2(s->report_fds, O_CLOEXEC | O_NONBLOCK) < 0)
+                return log_error_errno(-errno, "cannot make the report pipe");
+        r = resume_names(s);
+        if (r < 0)
+                return log_error_errno(r, "out of memory");
+        if (s->fd_store.max > 0 && o->max_connections > s->fd_store.max)
+                log_notice("--max-connections=%u is above the fd store's size (%u): connections "
+                           "beyond %u will not survive a restart", o->max_connections,
+                           s->fd_store.max, s->fd_store.max);
+        return 0;
+}
+
+void server_free(struct server *s) {
+        sockets_close(&s->sockets);
+        s->signal_fd = safe_close(s->signal_fd);
+        s->report_fds[0] = safe_close(s->report_fds[0]);
+        s->report_fds[1] = safe_close(s->report_fds[1]);
+        acceptor_process_close(&s->acceptor);
+        children_free(&s->children);
+        fd_store_free(&s->fd_store);
+        notify_close(&s->notify);
 }

@@ -80,7 +80,7 @@ static int add_stored(struct socket_set *set, int fd, const char *name) {
         if (!stored)
                 return log_error(-ENOMEM, "out of memory");
         set->stored = stored;
-        stored[set->n_stored].fd = fd;
+        stored[set->n_stored] = (struct stored_connection) { .fd = fd };
         snprintf(stored[set->n_stored].name, FD_STORE_NAME_MAX, "%s", name);
         set->n_stored++;
         return 0;
@@ -203,30 +203,6 @@ static int acquire_inetd(struct socket_set *set) {
         return 0;
 }
 
-/* Moves the stored connections out of the fd table until their turn comes
- * (see stash.h). Without a stash they stay where they are: slower forks,
- * nothing lost. */
-static void stash_stored(struct socket_set *set) {
-        if (set->n_stored == 0 || stash_open(&set->stash) < 0)
-                return;
-        int *fds = calloc(set->n_stored, sizeof *fds);
-        if (!fds)
-                return;
-        for (size_t i = 0; i < set->n_stored; i++)
-                fds[i] = set->stored[i].fd;
-        int n = stash_put(&set->stash, fds, set->n_stored);
-        for (int i = 0; i < n; i++)
-                set->stored[i].fd = -1;
-        free(fds);
-}
-
-int sockets_take_stored(struct socket_set *set, const char **ret_name) {
-        struct stored_connection *stored = &set->stored[set->next_stored++];
-
-        *ret_name = stored->name;
-        return stored->fd >= 0 ? take_fd(&stored->fd) : stash_take(&set->stash);
-}
-
 static int acquire(const struct options *o, struct socket_set *set) {
         char **names = NULL;
 
@@ -245,7 +221,6 @@ static int acquire(const struct options *o, struct socket_set *set) {
         if (set->n_listeners == 0 && set->n_datagrams == 0 && set->connection < 0 &&
             set->n_stored == 0)
                 return log_error(-ENOENT, "no listening sockets");
-        stash_stored(set);
         return 0;
 }
 
@@ -260,17 +235,20 @@ int sockets_acquire(const struct options *o, struct socket_set *ret) {
         return 0;
 }
 
-void sockets_close(struct socket_set *set) {
+void sockets_close_listening(struct socket_set *set) {
         for (size_t i = 0; i < set->n_listeners; i++)
                 safe_close(set->listeners[i]);
         for (size_t i = 0; i < set->n_datagrams; i++)
                 safe_close(set->datagrams[i]);
         set->n_listeners = set->n_datagrams = 0;
+}
+
+void sockets_close(struct socket_set *set) {
+        sockets_close_listening(set);
         set->connection = safe_close(set->connection);
-        for (size_t i = set->next_stored; i < set->n_stored; i++)
+        for (size_t i = 0; i < set->n_stored; i++)
                 safe_close(set->stored[i].fd);
-        stash_close(&set->stash);
         free(set->stored);
         set->stored = NULL;
-        set->n_stored = set->next_stored = 0;
+        set->n_stored = 0;
 }

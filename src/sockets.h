@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "notify.h"
 #include "options.h"
-#include "stash.h"
 
 #define SOCKETS_MAX 64
 
@@ -21,9 +22,12 @@ enum socket_kind {
         SOCKET_NOT_SOCKET,
 };
 
-/* A connection a previous instance put in systemd's fd store. */
+/* A connection a previous instance put in systemd's fd store. echod holds
+ * it until a child serves it: echod forks no child per connection, so a big
+ * fd table costs it nothing. */
 struct stored_connection {
-        int fd;                         /* -1: in the stash */
+        int fd;                         /* -1: served, or could not be */
+        bool resuming;                  /* sent to the acceptor, not served yet */
         char name[FD_STORE_NAME_MAX];
 };
 
@@ -33,15 +37,13 @@ struct socket_set {
         int datagrams[SOCKETS_MAX];     /* UDP sockets, echoed in the parent */
         size_t n_datagrams;
         int connection;         /* -1: none */
-        /* Connections handed over by the previous instance, resumed in order;
-         * those in the stash first (all of them, unless it had no room). */
+        /* Connections handed over by the previous instance, resumed in order. */
         struct stored_connection *stored;
-        size_t n_stored, next_stored;
-        struct stash stash;
+        size_t n_stored;
 };
 
 /* A set with nothing in it. */
-#define SOCKET_SET_EMPTY ((struct socket_set) { .connection = -1, .stash.fds = { -1, -1 } })
+#define SOCKET_SET_EMPTY ((struct socket_set) { .connection = -1 })
 
 /* What @fd is. Returns an enum socket_kind, or -errno when it cannot be told. */
 int socket_classify(int fd);
@@ -50,9 +52,6 @@ int socket_classify(int fd);
  * or -errno after logging why. On failure nothing is left open. */
 int sockets_acquire(const struct options *o, struct socket_set *ret);
 
-/* The next stored connection to resume: its fd (now the caller's), or
- * -errno when it could not be taken back; its name in *@ret_name either way.
- * Call only while next_stored < n_stored. */
-int sockets_take_stored(struct socket_set *set, const char **ret_name);
-
+/* Closes the listeners and datagram sockets (systemd keeps its copies). */
+void sockets_close_listening(struct socket_set *set);
 void sockets_close(struct socket_set *set);

@@ -15,7 +15,8 @@ FAULT_SECONDS = 3
 
 def burst_waits_out_emfile():
         with Daemon(['--listen', '127.0.0.1:{port}']) as daemon:
-                limits = exhaust_fds(daemon.pid)
+                acceptor = daemon.acceptor()     # the process that accepts
+                limits = exhaust_fds(acceptor)
                 cpu_before = daemon.cpu_seconds()
                 with Bystanders(daemon.address) as bystanders:
                         burst = [daemon.connect() for _ in range(N_BURST)]
@@ -25,7 +26,7 @@ def burst_waits_out_emfile():
                         time.sleep(FAULT_SECONDS)
                         cpu_used = daemon.cpu_seconds() - cpu_before
                         failures = daemon.log_lines('accept: Too many open files')
-                        restore_fds(daemon.pid, limits)
+                        restore_fds(acceptor, limits)
 
                         expect(failures, f'expected accept to fail with EMFILE, the log says '
                                          f'{daemon.log_lines()}')

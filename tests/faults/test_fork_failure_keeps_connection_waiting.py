@@ -34,7 +34,8 @@ def fork_failure_backs_off_and_loses_nothing():
                 for i, client in enumerate(served):
                         expect_echo(client, garbage(2000), what=f'served client {i}')
 
-                old = set_limit_as_owner(daemon.pid, resource.RLIMIT_NPROC, 0, user)
+                acceptor = daemon.acceptor()     # the process that forks
+                old = set_limit_as_owner(acceptor, resource.RLIMIT_NPROC, 0, user)
                 cpu_before = daemon.cpu_seconds()
                 waiting = [daemon.connect() for _ in range(N_WAITING)]
                 sent = [garbage(1000 + i) for i in range(N_WAITING)]
@@ -49,7 +50,7 @@ def fork_failure_backs_off_and_loses_nothing():
                 cpu_used = daemon.cpu_seconds() - cpu_before
                 failures = daemon.log_lines('fork: ')
                 children = daemon.live_children()
-                set_limit_as_owner(daemon.pid, resource.RLIMIT_NPROC, old, user)
+                set_limit_as_owner(acceptor, resource.RLIMIT_NPROC, old, user)
 
                 expect(failures and 'connection kept waiting' in failures[0],
                        f'expected the fork failure logged, the log says {daemon.log_lines()}')

@@ -108,7 +108,7 @@ def sigterm_ends_everything_cleanly():
                 storm(daemon.address, no_stop, counts, N_STORM_CHILDREN)
                 expect(wait_until(lambda: accept_backlog(daemon.address) == 0, bound(10)),
                        'the storm stays in the backlog')
-                exhaust_fds(daemon.pid)
+                exhaust_fds(daemon.acceptor())    # the process that accepts
                 cpu_before = daemon.cpu_seconds()
                 stop_storm = threading.Event()
                 storm_thread = threading.Thread(target=storm, daemon=True, args=(

@@ -13,7 +13,8 @@ FAULT_SECONDS = 3
 
 def accept_failure_backs_off_then_serves_everyone():
         with Daemon(['--listen', '127.0.0.1:{port}']) as daemon:
-                limits = exhaust_fds(daemon.pid)
+                acceptor = daemon.acceptor()     # the process that accepts
+                limits = exhaust_fds(acceptor)
                 cpu_before = daemon.cpu_seconds()
 
                 clients = [daemon.connect() for _ in range(N_CLIENTS)]
@@ -23,7 +24,7 @@ def accept_failure_backs_off_then_serves_everyone():
                 time.sleep(FAULT_SECONDS)
                 cpu_used = daemon.cpu_seconds() - cpu_before
                 failures = daemon.log_lines('accept: Too many open files')
-                restore_fds(daemon.pid, limits)
+                restore_fds(acceptor, limits)
 
                 expect(failures, f'expected accept to fail with EMFILE, the log says '
                                  f'{daemon.log_lines()}')

@@ -1,23 +1,35 @@
 #!/usr/bin/env python3
-"""With an fd store and --log-level=debug (each child reports its end to the main process):
-when the main process dies (SIGKILL), every child with a stored connection hands it over and
-exits with status 3, "handed over", its report written to a parent that is gone: the write
-fails with EPIPE, it does not kill the child with SIGPIPE. (The test is the children's
-subreaper, to see how they exit.)"""
-import ctypes
+"""With an fd store and --log-level=debug (each child reports its end to echod's main
+process): when the main process dies (SIGKILL), every child with a stored connection hands it
+over and exits with status 3, "handed over", its report written to a main process that is
+gone: the write fails with EPIPE, it does not kill the child with SIGPIPE. The test stops
+the acceptor (the children's parent) first, so that their exit statuses stay for it to read
+(/proc/PID/stat's exit_code of the zombies), then lets it go."""
 import os
 import signal
 
-from echod_test import Daemon, bound, expect, expect_echo, run, wait_until
+from echod_test import Daemon, bound, expect, expect_echo, proc_stat, run, wait_until
 
-PR_SET_CHILD_SUBREAPER = 36
 N = 5
 HANDED_OVER = 3
 
 
+def exit_code(pid):
+        """A zombie's wait status (proc(5): field 52 of /proc/PID/stat), or None."""
+        try:
+                with open(f'/proc/{pid}/stat') as f:
+                        return int(f.read().rsplit(')', 1)[1].split()[49])
+        except (FileNotFoundError, IndexError, ValueError):
+                return None
+
+
+def describe(status):
+        if os.WIFSIGNALED(status):
+                return f'signal {signal.Signals(os.WTERMSIG(status)).name}'
+        return f'exit {os.WEXITSTATUS(status)}'
+
+
 def orphans_exit_handed_over():
-        libc = ctypes.CDLL(None, use_errno=True)
-        expect(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, 'cannot be a subreaper')
         with Daemon(['--listen', '127.0.0.1:{port}', '--log-level=debug'],
                     fd_store=16) as daemon:
                 clients = [daemon.connect(timeout=bound(5)) for _ in range(N)]
@@ -27,18 +39,22 @@ def orphans_exit_handed_over():
                        f'{len(daemon.notify.held())} of {N} stored')
                 children = daemon.live_children()
                 expect(len(children) == N, f'{len(children)} children, not {N}')
+                acceptor = daemon.acceptor()
+                os.kill(acceptor, signal.SIGSTOP)
 
                 daemon.process.send_signal(signal.SIGKILL)
                 daemon.wait_exit(bound(5))
-                statuses = {}
-                for pid in children:
-                        _, status = os.waitpid(pid, 0)   # reparented to us
-                        statuses[pid] = (f'signal {signal.Signals(os.WTERMSIG(status)).name}'
-                                         if os.WIFSIGNALED(status) else
-                                         f'exit {os.WEXITSTATUS(status)}')
-                expect(all(s == f'exit {HANDED_OVER}' for s in statuses.values()),
-                       f'the children ended with {sorted(set(statuses.values()))}, not all '
-                       f'exit {HANDED_OVER}')
+                zombies = wait_until(lambda: all((proc_stat(p) or {}).get('state') == 'Z'
+                                                 for p in children), bound(5))
+                statuses = {pid: exit_code(pid) for pid in children}
+                os.kill(acceptor, signal.SIGCONT)
+                expect(zombies, 'the children did not exit once the main process died')
+                ended = sorted({describe(s) for s in statuses.values() if s is not None})
+                expect(ended == [f'exit {HANDED_OVER}'],
+                       f'the children ended with {ended}, not all exit {HANDED_OVER}')
+                expect(wait_until(lambda: not os.path.exists(f'/proc/{acceptor}'), bound(5))
+                       or proc_stat(acceptor)['state'] == 'Z',
+                       'the acceptor did not exit once its children had')
                 for sock in clients:
                         sock.close()
 

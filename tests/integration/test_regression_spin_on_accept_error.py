@@ -13,7 +13,8 @@ FAULT_SECONDS = 3
 
 def accept_error_does_not_spin():
         with Daemon(['--listen', '127.0.0.1:{port}']) as daemon:
-                limits = exhaust_fds(daemon.pid)
+                acceptor = daemon.acceptor()     # the process that accepts
+                limits = exhaust_fds(acceptor)
                 cpu_before = daemon.cpu_seconds()
                 waiting = [daemon.connect() for _ in range(5)]
                 for client in waiting:
@@ -21,7 +22,7 @@ def accept_error_does_not_spin():
 
                 time.sleep(FAULT_SECONDS)
                 cpu_used = daemon.cpu_seconds() - cpu_before
-                restore_fds(daemon.pid, limits)
+                restore_fds(acceptor, limits)
 
                 failures = daemon.log_lines('accept: Too many open files')
                 expect(failures, f'expected accept to fail with EMFILE, the log says '

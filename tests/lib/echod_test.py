@@ -26,6 +26,8 @@ import time
 
 EXIT_SKIP = 77
 ECHOD = os.environ.get('ECHOD', '')
+ACCEPTOR = os.environ.get('ECHOD_ACCEPTOR') or \
+        os.path.join(os.path.dirname(ECHOD), 'echod-acceptor')
 PASS_FDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pass-fds')
 # Runs a command where close_range(2) fails (tests/helpers/no-close-range.c).
 NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
@@ -40,6 +42,11 @@ _DAEMON_VARIABLES = ('JOURNAL_STREAM', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PI
                      'LISTEN_FDNAMES', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'FDSTORE')
 # systemd-socket-activate passes its children only PATH, TERM, USER, HOME and its -E values.
 _SANITIZER_VARIABLES = ('ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'MSAN_OPTIONS')
+# What the daemon passes on to the acceptor it starts: where that program is (the build tree's).
+_PASSED_VARIABLES = _SANITIZER_VARIABLES + ('LD_PRELOAD',)
+# The processes' names (comm): the acceptor, and the children it forks, one per connection.
+ACCEPTOR_COMM = 'echod-acceptor'
+CONNECTION_COMM = 'echod-conn'
 
 
 class TestFailure(Exception):
@@ -495,7 +502,8 @@ def expect_datagram_echo(sock, payload, address, what='the datagram'):
 # --- processes in /proc ------------------------------------------------------------------------
 
 def proc_stat(pid):
-        """State, parent, CPU ticks and start time of @pid, or None when it is gone."""
+        """Name, state, parent, process group, CPU ticks and start time of @pid, or None when
+        it is gone."""
         try:
                 with open(f'/proc/{pid}/stat') as f:
                         text = f.read()
@@ -504,8 +512,10 @@ def proc_stat(pid):
         # comm may hold spaces and parentheses: the fields start after the last ')'.
         fields = text[text.rindex(')') + 2:].split()
         return {
+                'comm': text[text.index('(') + 1:text.rindex(')')],
                 'state': fields[0],
                 'ppid': int(fields[1]),
+                'pgrp': int(fields[2]),
                 'utime': int(fields[11]),
                 'stime': int(fields[12]),
                 'starttime': int(fields[19]),
@@ -696,6 +706,17 @@ def processes_running(wanted):
                 st = proc_stat(int(entry))
                 if cmdline(entry) == wanted and st and st['state'] not in ('Z', 'X'):
                         found.append(int(entry))
+        return sorted(found)
+
+
+def processes_in_group(pgrp):
+        """PIDs of the live processes (not zombies) of process group @pgrp."""
+        found = []
+        for entry in os.listdir('/proc'):
+                if entry.isdigit():
+                        st = proc_stat(int(entry))
+                        if st and st['pgrp'] == pgrp and st['state'] not in ('Z', 'X'):
+                                found.append(int(entry))
         return sorted(found)
 
 
@@ -919,6 +940,7 @@ class Daemon:
                 self.under = list(under)
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
                 self.executable = ECHOD
+                self.acceptor_program = ACCEPTOR
                 self.notify = None
                 self.process = None
                 self.port = None
@@ -978,8 +1000,10 @@ class Daemon:
                         env['WATCHDOG_USEC'] = str(self.watchdog_usec)
                 if self.fd_store is not None:
                         env['FDSTORE'] = str(self.fd_store)
+                if self.acceptor_program:
+                        env['ECHOD_ACCEPTOR'] = self.acceptor_program
                 if self.activate is not None:
-                        env.update({k: os.environ[k] for k in _SANITIZER_VARIABLES
+                        env.update({k: os.environ[k] for k in _PASSED_VARIABLES
                                     if k in os.environ})
                 return env
 
@@ -1016,11 +1040,13 @@ class Daemon:
 
         def _copy_for_user(self):
                 """The build tree may be where @user cannot go (a clone in /root, mode 700):
-                run a copy of the daemon from the temp dir, which that user can enter."""
-                copy = os.path.join(self.tmp, 'echod')
-                shutil.copyfile(ECHOD, copy)
-                os.chmod(copy, 0o755)
-                return copy
+                run a copy of the daemon, and of its acceptor, from the temp dir, which that
+                user can enter."""
+                for name, source in (('echod', ECHOD), ('echod-acceptor', ACCEPTOR)):
+                        shutil.copyfile(source, os.path.join(self.tmp, name))
+                        os.chmod(os.path.join(self.tmp, name), 0o755)
+                self.acceptor_program = os.path.join(self.tmp, 'echod-acceptor')
+                return os.path.join(self.tmp, 'echod')
 
         def _start_once(self):
                 args = [self._format(a) for a in self.args]
@@ -1043,7 +1069,8 @@ class Daemon:
                         self.process = subprocess.Popen(
                                 self._command(args), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, env=self._process_env(),
-                                pass_fds=[sock.fileno() for _, sock in self.passed], **identity)
+                                pass_fds=[sock.fileno() for _, sock in self.passed],
+                                start_new_session=True, **identity)
                 self.pid = self.process.pid
                 if self.activate is not None:
                         ready = lambda: 'Listening on' in self.stderr_text()
@@ -1094,30 +1121,57 @@ class Daemon:
                 return [line for line in self.stderr_text().splitlines()
                         if line.startswith('echod: ') and containing in line]
 
-        def children(self):
-                """The daemon's children now (zombies included); remembered for cleanup."""
-                pids = children_of(self.pid)
+        def acceptor(self, timeout=None):
+                """The acceptor's PID (the daemon's child that accepts and forks), once it
+                runs and has named itself (within @timeout s), or None."""
+                def find():
+                        for pid in children_of(self.pid):
+                                st = proc_stat(pid) or {}
+                                if st.get('comm') == ACCEPTOR_COMM and \
+                                   st.get('state') not in ('Z', 'X'):
+                                        return pid
+                        return None
+                return wait_until(find, bound(5) if timeout is None else timeout)
+
+        def _connection_processes(self):
+                """The children serving connections: the acceptor's, and those the daemon
+                adopted when an acceptor died (its other children); zombies included. For
+                systemd-socket-activate --accept, the daemons it started, one per connection."""
+                acceptors, others = [], []
+                for pid in children_of(self.pid):
+                        comm = (proc_stat(pid) or {}).get('comm')
+                        (acceptors if comm == ACCEPTOR_COMM else others).append(pid)
+                pids = others + [c for a in acceptors for c in children_of(a)]
                 self._seen_children.update(snapshot(pids))
-                return pids
+                return sorted(pids)
+
+        def children(self):
+                """The processes serving connections now (zombies included); remembered for
+                cleanup."""
+                return self._connection_processes()
 
         def live_children(self):
-                pids = live_children_of(self.pid)
-                self._seen_children.update(snapshot(pids))
-                return pids
+                return [pid for pid in self._connection_processes()
+                        if (proc_stat(pid) or {}).get('state') not in (None, 'Z', 'X')]
 
         def zombies(self):
-                return zombies_of(self.pid)
+                return [pid for pid in self._connection_processes()
+                        if (proc_stat(pid) or {}).get('state') == 'Z']
 
         def running(self):
                 return self.process.poll() is None
 
         def survivors(self):
-                """Processes with the daemon's command line, other than the daemon itself:
-                its children, and once it has exited, any it left behind."""
-                return [pid for pid in processes_running(self.cmdline) if pid != self.pid]
+                """The daemon's processes other than itself (the acceptor, the children),
+                and once it has exited, any it left behind: all of them run in the process
+                group the daemon started in, its own."""
+                return [pid for pid in processes_in_group(self.process.pid) if pid != self.pid]
 
         def cpu_seconds(self):
-                return cpu_seconds(self.pid)
+                """CPU time of the daemon and of its acceptor: the processes that must never
+                spin, whatever the clients do."""
+                acceptor = self.acceptor(timeout=0)
+                return cpu_seconds(self.pid) + (cpu_seconds(acceptor) if acceptor else 0)
 
         # -- stopping --
 
@@ -1156,10 +1210,13 @@ class Daemon:
                         if self.running():
                                 self.children()
                                 kill_if_running(self._seen_children)
+                                acceptor = self.acceptor(timeout=0)
+                                if acceptor:
+                                        os.kill(acceptor, signal.SIGKILL)
                                 self.process.kill()
                                 self.process.wait()
-                        else:
-                                kill_if_running(self._seen_children)
+                        kill_if_running(self._seen_children)
+                        kill_if_running(snapshot(processes_in_group(self.process.pid)))
                         self.returncode = self.process.returncode
                         errors = self.wrapper_errors()
                 if self.notify:

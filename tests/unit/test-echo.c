@@ -20,6 +20,15 @@
 
 #define IDLE_5S (5 * USEC_PER_SEC)
 
+/* echo_pump() with these settings and no lifeline. */
+static int pump(int fd, int signal_fd, usec_t idle_usec, usec_t stop_timeout_usec,
+                enum echo_store store, uint64_t *ret_bytes) {
+        const struct echo_settings settings = {
+                .signal_fd = signal_fd, .lifeline_fd = -1, .idle_usec = idle_usec,
+                .stop_timeout_usec = stop_timeout_usec, .store = store };
+        return echo_pump(fd, &settings, ret_bytes);
+}
+
 static void make_pair(int s[2]) {
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
 }
@@ -92,7 +101,7 @@ START_TEST(half_close_still_gets_every_byte_back) {
         ck_assert_int_eq(write(s[0], msg, sizeof msg), sizeof msg);
         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
+        ck_assert_int_eq(pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
 
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), sizeof msg);
         ck_assert_mem_eq(buf, msg, sizeof msg);
@@ -115,7 +124,7 @@ START_TEST(partial_writes_lose_nothing) {
                             .echoed = malloc(len) };
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
+        ck_assert_int_eq(pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), 0);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(c.n_echoed, len);
@@ -149,7 +158,7 @@ START_TEST(interrupted_system_calls_are_resumed) {
         ck_assert_int_eq(pthread_create(&thread, NULL, client_run, &c), 0);
         ck_assert_int_eq(setitimer(ITIMER_REAL, &every_100us, NULL), 0);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
+        int r = pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
 
         setitimer(ITIMER_REAL, &off, NULL);
         pthread_join(thread, NULL);
@@ -168,8 +177,8 @@ START_TEST(silent_client_times_out) {
         uint64_t bytes;
 
         make_pair(s);
-        ck_assert_int_eq(echo_pump(s[1], -1, 200 * USEC_PER_MSEC, 0, ECHO_STORE_NONE,
-                          &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(pump(s[1], -1, 200 * USEC_PER_MSEC, 0, ECHO_STORE_NONE, &bytes),
+                -ETIMEDOUT);
         ck_assert_uint_eq(bytes, 0);
         close(s[0]);
         close(s[1]);
@@ -187,8 +196,8 @@ START_TEST(client_that_never_reads_times_out) {
         ck_assert_int_eq(fcntl(s[0], F_SETFL, O_NONBLOCK), 0);
         while (send(s[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
                 ;
-        ck_assert_int_eq(echo_pump(s[1], -1, 300 * USEC_PER_MSEC, 0, ECHO_STORE_NONE,
-                          &bytes), -ETIMEDOUT);
+        ck_assert_int_eq(pump(s[1], -1, 300 * USEC_PER_MSEC, 0, ECHO_STORE_NONE, &bytes),
+                -ETIMEDOUT);
         close(s[0]);
         close(s[1]);
 }
@@ -205,7 +214,7 @@ START_TEST(client_gone_ends_the_pump) {
         ck_assert_int_eq(write(s[0], chunk, sizeof chunk), sizeof chunk);
         close(s[0]);
 
-        int r = echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
+        int r = pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_NONE, &bytes);
 
         ck_assert_msg(r == -EPIPE || r == -ECONNRESET, "pump returned %d", r);
         close(s[1]);
@@ -249,8 +258,7 @@ START_TEST(sigterm_returns_what_was_read_then_ends) {
         struct stopper st = { .fd = s[0], .echoed = malloc(len + 1), .size = len + 1 };
         ck_assert_int_eq(pthread_create(&thread, NULL, stopper_run, &st), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE,
-                          &bytes), ECHO_STOPPED);
+        ck_assert_int_eq(pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_uint_eq(st.n_echoed, len);    /* then end of stream, not more */
@@ -291,8 +299,7 @@ START_TEST(a_stopped_pump_gives_up_at_the_stop_timeout) {
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
         usec_t started = now_usec();
 
-        int r = echo_pump(s[1], signal_fd, IDLE_5S, 300 * USEC_PER_MSEC, ECHO_STORE_NONE,
-                          &bytes);
+        int r = pump(s[1], signal_fd, IDLE_5S, 300 * USEC_PER_MSEC, ECHO_STORE_NONE, &bytes);
 
         usec_t took = now_usec() - started;
         ck_assert_int_eq(r, -ECANCELED);
@@ -326,8 +333,7 @@ START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
         ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE,
-                          &bytes), ECHO_STOPPED);
+        ck_assert_int_eq(pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_NONE, &bytes), ECHO_STOPPED);
 
         pthread_join(thread, NULL);
         ck_assert_int_eq(read_all(s[0], buf, sizeof buf), 4);
@@ -335,6 +341,42 @@ START_TEST(bytes_in_flight_at_sigterm_still_come_back) {
         close(signal_fd);
         close(s[0]);
         close(s[1]);
+}
+END_TEST
+
+/* echod's main process gone (its lifeline hung up) is a stop: a stored
+ * connection is handed over at once, left open with what is not echoed yet
+ * still queued; a connection not stored is finished and closed. */
+START_TEST(a_lifeline_that_hangs_up_stops_the_pump) {
+        char buf[16];
+        uint64_t bytes;
+        int s[2], lifeline[2];
+
+        for (int stored = 0; stored <= 1; stored++) {
+                make_pair(s);
+                ck_assert_int_eq(pipe2(lifeline, O_CLOEXEC), 0);
+                ck_assert_int_eq(write(s[0], "data", 4), 4);
+                close(lifeline[1]);             /* echod is gone */
+                const struct echo_settings settings = {
+                        .signal_fd = -1, .lifeline_fd = lifeline[0], .idle_usec = IDLE_5S,
+                        .store = stored ? ECHO_STORE_STORED : ECHO_STORE_LATER };
+
+                int r = echo_pump(s[1], &settings, &bytes);
+
+                if (stored) {
+                        ck_assert_int_eq(r, ECHO_HANDED_OVER);
+                        ck_assert_int_eq(read(s[0], buf, sizeof buf), 4);      /* its echo */
+                        ck_assert_int_eq(write(s[0], "late", 4), 4);   /* no FIN came: */
+                        ck_assert_int_eq(recv(s[1], buf, sizeof buf, MSG_DONTWAIT), 4);
+                } else {
+                        ck_assert_int_eq(r, ECHO_STOPPED);
+                        ck_assert_int_eq(read_all(s[0], buf, sizeof buf), 4);   /* then EOF */
+                        ck_assert_mem_eq(buf, "data", 4);
+                }
+                close(lifeline[0]);
+                close(s[0]);
+                close(s[1]);
+        }
 }
 END_TEST
 
@@ -351,8 +393,8 @@ START_TEST(hand_over_leaves_the_connection_open_and_unread_bytes_queued) {
         ck_assert_int_eq(write(s[0], "early", 5), 5);
         ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
 
-        ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_STORED,
-                          &bytes), ECHO_HANDED_OVER);
+        ck_assert_int_eq(pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_STORED, &bytes),
+                ECHO_HANDED_OVER);
 
         ck_assert_int_eq(recv(s[0], buf, sizeof buf, MSG_DONTWAIT), 5);
         ck_assert_mem_eq(buf, "early", 5);
@@ -392,7 +434,7 @@ START_TEST(a_connection_stored_later_is_handed_over) {
                 ck_assert_int_eq(kill(getpid(), orders[i][1]), 0);
                 ck_assert_int_eq(pthread_create(&thread, NULL, send_late, &s[0]), 0);
 
-                ck_assert_int_eq(echo_pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_LATER, &bytes),
+                ck_assert_int_eq(pump(s[1], signal_fd, IDLE_5S, 0, ECHO_STORE_LATER, &bytes),
                                  ECHO_HANDED_OVER);
 
                 pthread_join(thread, NULL);
@@ -426,7 +468,7 @@ START_TEST(the_end_reaches_the_client_while_a_copy_is_held) {
                         ck_assert_int_eq(shutdown(s[0], SHUT_WR), 0);
                 }
 
-                int r = echo_pump(s[1], -1, idle[i], 0, ECHO_STORE_NONE, &bytes);
+                int r = pump(s[1], -1, idle[i], 0, ECHO_STORE_NONE, &bytes);
                 close(s[1]);
 
                 ck_assert_int_eq(r, i == 0 ? 0 : -ETIMEDOUT);
@@ -468,7 +510,7 @@ START_TEST(with_a_store_a_killed_pump_loses_nothing) {
         if (pid == 0) {
                 uint64_t bytes;
                 close(s[0]);
-                (void) echo_pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_LATER, &bytes);
+                (void) pump(s[1], -1, IDLE_5S, 0, ECHO_STORE_LATER, &bytes);
                 _exit(0);
         }
         for (int i = 0; i < 100 && sent < len; i++) {  /* until both ways are full */
@@ -511,6 +553,7 @@ int main(void) {
         tcase_add_test(tc, sigterm_returns_what_was_read_then_ends);
         tcase_add_test(tc, bytes_in_flight_at_sigterm_still_come_back);
         tcase_add_test(tc, a_stopped_pump_gives_up_at_the_stop_timeout);
+        tcase_add_test(tc, a_lifeline_that_hangs_up_stops_the_pump);
         tcase_add_test(tc, hand_over_leaves_the_connection_open_and_unread_bytes_queued);
         tcase_add_test(tc, a_connection_stored_later_is_handed_over);
         tcase_add_test(tc, the_end_reaches_the_client_while_a_copy_is_held);
