@@ -312,8 +312,8 @@ void log_acceptor_died(int status, unsigned n_active, unsigned restart_ms) {
         else
                 snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
         log_full(LOG_LEVEL_WARNING, MESSAGE_ID_ACCEPTOR_DIED, NULL, 0,
-                 "the acceptor %s: its %u connection%s go on, a new one starts in %u ms", how,
-                 n_active, n_active == 1 ? "" : "s", restart_ms);
+                 "the acceptor %s: its %u connection%s go%s on, a new one starts in %u ms",
+                 how, n_active, n_active == 1 ? "" : "s", n_active == 1 ? "es" : "", restart_ms);
 }
 
 void log_acceptor_hung(pid_t pid, uint64_t silent_ms) {

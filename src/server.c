@@ -99,6 +99,14 @@ static void connection_opened(struct server *s, const struct control_record *r, 
         struct child child = { .pid = r->pid, .peer = r->peer, .peer_len = r->peer_len,
                                .start_usec = now_usec(), .young_fd = -1,
                                .store_state = FD_STORE_YOUNG };
+        struct child early;
+
+        /* Its report may have come first (it ended at once): keep it. */
+        if (children_forget(&s->children, r->pid, &early) == 0) {
+                child.reported = early.reported;
+                child.result = early.result;
+                child.bytes = early.bytes;
+        }
 
         if (r->token < s->sockets.n_stored) {
                 struct stored_connection *stored = &s->sockets.stored[r->token];
@@ -120,8 +128,10 @@ static void connection_opened(struct server *s, const struct control_record *r, 
         log_connection_opened((struct sockaddr *) &child.peer, child.peer_len, child.pid);
 }
 
-/* A child writes its report before it exits, so by the time it is reaped its
- * report is in the pipe. */
+/* A child writes its report before it exits, so by the time the acceptor
+ * says it exited its report is in the pipe. A report may also come before
+ * the acceptor's word that the child opened (a connection that ended at
+ * once): it is kept, in a record of its own, until that word comes. */
 static void read_reports(struct server *s) {
         struct echo_report report;
 
@@ -129,8 +139,12 @@ static void read_reports(struct server *s) {
                 return;
         while (read(s->report_fds[0], &report, sizeof report) == (ssize_t) sizeof report) {
                 struct child *child = children_find(&s->children, report.pid);
-                if (!child)
-                        continue;
+                if (!child) {
+                        struct child early = { .pid = report.pid, .young_fd = -1 };
+                        if (children_add(&s->children, &early) < 0)
+                                continue;
+                        child = children_find(&s->children, report.pid);
+                }
                 child->reported = true;
                 child->result = report.result;
                 child->bytes = report.bytes;
@@ -233,6 +247,7 @@ static void handle_record(struct server *s, const struct control_record *r, int 
         case CONTROL_PONG:
                 s->pong_usec = now_usec();
                 s->ping_sent_usec = 0;
+                s->answered_since_watchdog = true;
                 return;
         default:
                 log_event(s, r);
@@ -371,27 +386,38 @@ static void reap_children(struct server *s) {
         }
 }
 
+/* How often the acceptor is asked: at least twice per watchdog period, so
+ * that every WATCHDOG=1 can follow an answer. */
+static usec_t ping_interval(const struct server *s) {
+        if (s->watchdog_period_usec > 0 && s->watchdog_period_usec / 2 < ACCEPTOR_PING_USEC)
+                return s->watchdog_period_usec / 2;
+        return ACCEPTOR_PING_USEC;
+}
+
 /* Kills an acceptor that has not answered a ping for ACCEPTOR_HANG_USEC
  * (stopped, or stuck): its children go on, a new one takes over. */
 static void check_acceptor_alive(struct server *s, usec_t now) {
         if (s->acceptor.pid == 0 || s->stopping)
                 return;
-        if (now - s->pong_usec >= ACCEPTOR_HANG_USEC) {
-                log_acceptor_hung(s->acceptor.pid, (now - s->pong_usec) / USEC_PER_MSEC);
+        usec_t silent = now > s->pong_usec ? now - s->pong_usec : 0;
+        if (silent >= ACCEPTOR_HANG_USEC) {
+                log_acceptor_hung(s->acceptor.pid, silent / USEC_PER_MSEC);
                 (void) kill(s->acceptor.pid, SIGKILL);  /* SIGCHLD: acceptor_exited() */
                 s->pong_usec = now;
                 return;
         }
-        if (s->ping_sent_usec == 0 && now - s->pong_usec >= ACCEPTOR_PING_USEC) {
+        if (s->ping_sent_usec == 0 && silent >= ping_interval(s)) {
                 tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING }, -1);
                 s->ping_sent_usec = now;
         }
 }
 
-/* Whether connections are being served: WATCHDOG=1 goes only while the
- * acceptor answers (or a stop, which is bounded, is under way). */
-static bool serving(const struct server *s, usec_t now) {
-        return s->stopping || (s->acceptor.pid != 0 && now - s->pong_usec < ACCEPTOR_HANG_USEC);
+/* Whether connections are being served: each WATCHDOG=1 follows an answer
+ * from the acceptor since the last one (or a stop, which is bounded, is
+ * under way). A hung acceptor is replaced well before systemd's watchdog
+ * fires; one that cannot be replaced lets it fire. */
+static bool serving(const struct server *s) {
+        return s->stopping || (s->acceptor.pid != 0 && s->answered_since_watchdog);
 }
 
 /* --- the fd store --- */
@@ -603,9 +629,11 @@ static void run_timers(struct server *s, usec_t now) {
         if (s->status_changed && now >= status_next_usec(s->status_sent_usec))
                 send_status(s, now);
         if (s->watchdog_period_usec > 0 &&
-            now >= s->watchdog_sent_usec + s->watchdog_period_usec && serving(s, now) &&
-            notified(s, notify_watchdog(&s->notify)) != -EAGAIN)
+            now >= s->watchdog_sent_usec + s->watchdog_period_usec && serving(s) &&
+            notified(s, notify_watchdog(&s->notify)) != -EAGAIN) {
                 s->watchdog_sent_usec = now;
+                s->answered_since_watchdog = false;
+        }
 }
 
 static usec_t earliest(usec_t a, usec_t b) {
@@ -616,7 +644,7 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         usec_t t = s->acceptor_restart_usec;
         if (s->acceptor.pid != 0 && !s->stopping)
                 t = earliest(t, s->ping_sent_usec != 0 ? s->pong_usec + ACCEPTOR_HANG_USEC
-                                                       : s->pong_usec + ACCEPTOR_PING_USEC);
+                                                       : s->pong_usec + ping_interval(s));
         if (s->next_resume < s->sockets.n_stored && s->resume_after_usec > now)
                 t = earliest(t, s->resume_after_usec);
         if (s->stopping)
@@ -628,7 +656,7 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
                 t = earliest(t, s->fd_store.barrier_sent_usec + FD_STORE_BARRIER_TIMEOUT_USEC);
         if (s->status_changed)
                 t = earliest(t, status_next_usec(s->status_sent_usec));
-        if (s->watchdog_period_usec > 0)
+        if (s->watchdog_period_usec > 0 && serving(s))
                 t = earliest(t, s->watchdog_sent_usec + s->watchdog_period_usec);
         return t > now ? t : now;
 }

@@ -65,6 +65,7 @@ struct server {
 
         bool notify_blocked;    /* PID 1 has not read what we sent: wait for room */
         bool ready_sent;
+        bool answered_since_watchdog;   /* the acceptor answered since the last WATCHDOG=1 */
         bool status_changed;
         bool stopping;
         bool children_signalled;

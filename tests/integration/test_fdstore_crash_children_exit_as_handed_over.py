@@ -7,6 +7,7 @@ the acceptor (the children's parent) first, so that their exit statuses stay for
 (/proc/PID/stat's exit_code of the zombies), then lets it go."""
 import os
 import signal
+import time
 
 from echod_test import Daemon, bound, expect, expect_echo, proc_stat, run, wait_until
 
@@ -37,6 +38,9 @@ def orphans_exit_handed_over():
                         expect_echo(sock, b'hello %d' % i)
                 expect(wait_until(lambda: len(daemon.notify.held()) == N, bound(2)),
                        f'{len(daemon.notify.held())} of {N} stored')
+                # PID 1 holds them; echod tells their children once it has PID 1's
+                # answer to its barrier, through the acceptor: a moment later.
+                time.sleep(0.5)
                 children = daemon.live_children()
                 expect(len(children) == N, f'{len(children)} children, not {N}')
                 acceptor = daemon.acceptor()

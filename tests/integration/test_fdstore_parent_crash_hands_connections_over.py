@@ -5,6 +5,7 @@ written back, the connection stays open for the next instance (the test holds th
 copies, as PID 1 would), and no child is left running. Connections younger than the store's
 age were never stored: those end, after their echo."""
 import signal
+import time
 
 from echod_test import (Daemon, bound, expect, expect_echo, peer_has_closed, recv_exactly,
                         run, wait_until)
@@ -22,6 +23,9 @@ def children_hand_over_when_the_parent_dies():
                         bound(2))
                 expect(stored_in_time, f'the {N_OLD} connections were not stored within '
                                        f'{bound(2)} s')
+                # PID 1 holds them; echod tells their children once it has PID 1's
+                # answer to its barrier, through the acceptor: a moment later.
+                time.sleep(0.5)
                 young = daemon.connect(timeout=bound(5))
                 expect_echo(young, b'young')
                 children = daemon.live_children()

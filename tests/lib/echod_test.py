@@ -31,6 +31,8 @@ ACCEPTOR = os.environ.get('ECHOD_ACCEPTOR') or \
 PASS_FDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pass-fds')
 # Runs a command where close_range(2) fails (tests/helpers/no-close-range.c).
 NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
+# A library to preload that uses libc in each connection's child (tests/helpers/libc-in-child.c).
+LIBC_IN_CHILD = os.environ.get('LIBC_IN_CHILD', '')
 WRAPPER = shlex.split(os.environ.get('ECHOD_WRAPPER', ''))
 # valgrind makes the daemon ~20x slower on CPU; the bounds below are already generous for an
 # unwrapped run, so 10x of them is plenty. Sanitizers cost ~2-3x, which the bounds absorb.
@@ -709,6 +711,26 @@ def processes_running(wanted):
         return sorted(found)
 
 
+def linked_libraries(path):
+        """{soname: path} of the libraries @path loads (ldd)."""
+        out = subprocess.run(['ldd', path], capture_output=True, text=True).stdout
+        return {m.group(1): m.group(2) for m in re.finditer(r'^\s*(\S+) => (\S+)', out, re.M)}
+
+
+def sanitizer_runtime():
+        """The ASan runtime the daemon under test is built with, or None: a library
+        preloaded into it must come after it (ASan insists on being first)."""
+        return next((path for name, path in linked_libraries(ECHOD).items()
+                     if name.startswith('libasan.so')), None)
+
+
+def preload(*libraries):
+        """LD_PRELOAD's value for the daemon, with @libraries, behind the sanitizer's
+        runtime when it has one."""
+        runtime = sanitizer_runtime()
+        return ':'.join(([runtime] if runtime else []) + list(libraries))
+
+
 def processes_in_group(pgrp):
         """PIDs of the live processes (not zombies) of process group @pgrp."""
         found = []
@@ -828,6 +850,7 @@ class NotifySocket:
                                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                                         fds += struct.unpack(f'{len(payload) // 4}i',
                                                              payload[:len(payload) // 4 * 4])
+                        fields['_at'] = time.monotonic()
                         with self._arrived:
                                 self._take(fields, fds)
                                 self.messages.append(fields)
@@ -884,6 +907,10 @@ class NotifySocket:
                         return matches[0] >= n
                 return self.wait_for(nth_match, timeout) is not None
 
+        def watchdog_times(self):
+                """When each WATCHDOG=1 arrived (time.monotonic())."""
+                return [m['_at'] for m in list(self.messages) if m.get('WATCHDOG') == '1']
+
         def statuses(self):
                 return [m['STATUS'] for m in list(self.messages) if 'STATUS' in m]
 
@@ -920,12 +947,15 @@ class Daemon:
         as systemd passes sockets (LISTEN_FDS, from fd 3, in that order; see pass-fds): a
         listening socket first, whose address clients then use, then connections the fd
         store kept, which the notify socket holds from the start, as PID 1's store would.
-        @under, a command and its arguments, runs the daemon (e.g. NO_CLOSE_RANGE).
+        @under, a command and its arguments, runs the daemon (e.g. NO_CLOSE_RANGE). @env
+        holds more variables for the daemon (e.g. LD_PRELOAD). @reports_expected: a test
+        that provokes sanitizer reports on purpose checks them itself.
         """
 
         def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
                      socket_type=None, notify=True, watchdog_usec=None, user=None,
-                     fd_store=None, store_max=None, passed=None, under=()):
+                     fd_store=None, store_max=None, passed=None, under=(), env=None,
+                     reports_expected=False):
                 self.args = list(args)
                 self.activate = activate
                 self.accept = accept
@@ -938,6 +968,8 @@ class Daemon:
                 self.store_max = store_max
                 self.passed = list(passed or [])
                 self.under = list(under)
+                self.extra_env = dict(env or {})
+                self.reports_expected = reports_expected
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
                 self.executable = ECHOD
                 self.acceptor_program = ACCEPTOR
@@ -1002,6 +1034,7 @@ class Daemon:
                         env['FDSTORE'] = str(self.fd_store)
                 if self.acceptor_program:
                         env['ECHOD_ACCEPTOR'] = self.acceptor_program
+                env.update({k: self._format(v) for k, v in self.extra_env.items()})
                 if self.activate is not None:
                         env.update({k: os.environ[k] for k in _PASSED_VARIABLES
                                     if k in os.environ})
@@ -1194,6 +1227,8 @@ class Daemon:
 
         def wrapper_errors(self):
                 """What valgrind or a sanitizer reported, as a failure message, or ''."""
+                if self.reports_expected:
+                        return ''
                 text = self.stderr_text()
                 found = wrapper_reports(text)
                 if self.returncode == 99 and WRAPPER:

@@ -8,8 +8,9 @@ import re
 import time
 
 from e2e_lib import (
-    MSG_LIMIT_REACHED, check, connect, echo_once, echod_trouble, journal, journal_entries, log,
-    open_echoing, recv_exactly, require, run, status_text, wait_for, wait_status)
+    MSG_LIMIT_REACHED, check, children_of, connect, echo_once, echod_trouble, journal,
+    journal_entries, log, open_echoing, recv_exactly, require, run, status_text, wait_for,
+    wait_status)
 
 
 EXPECTED_EXPOSURE = "0.2"
@@ -35,8 +36,9 @@ def check_status_counts(c):
         text = wait_status(c, "3 active, 4 total connections")
         check(text is True, "StatusText: 3 active, 4 total connections", f"got {text!r}")
         main_pid = c.show("echo.service", "MainPID")["MainPID"]
-        children = c.run("pgrep", "-P", main_pid, "-x", "echod", check_status=False).stdout.split()
-        check(len(children) == 3, "one echod child process per open connection", str(children))
+        children = children_of(c, main_pid)
+        check(len(children) == 3, "one process per open connection (echod-conn, forked by "
+              "the acceptor)", str(children))
     finally:
         for s in socks:
             s.close()

@@ -645,4 +645,9 @@ def passed_fd_names(c, pid):
 
 
 def children_of(c, pid):
-    return c.run("pgrep", "-P", str(pid), "-x", "echod", check_status=False).stdout.split()
+    """The processes serving connections for the echod of @pid: its acceptor's
+    children, and any it adopted when an acceptor died."""
+    def pgrep(parent, name):
+        return c.run("pgrep", "-P", str(parent), "-x", name, check_status=False).stdout.split()
+    acceptors = pgrep(pid, "echod-acceptor")
+    return pgrep(pid, "echod-conn") + [x for a in acceptors for x in pgrep(a, "echod-conn")]

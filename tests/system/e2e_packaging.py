@@ -147,7 +147,8 @@ def check_installed(c):
 
 def check_purge(c):
     c.run("dpkg", "--purge", "echod", timeout=120)
-    check(c.run("pgrep", "-x", "echod", check_status=False).returncode == 1,
+    check(c.run("pgrep", "-x", "echod|echod-acceptor|echod-conn",
+                check_status=False).returncode == 1,
           "purge leaves no echod process")
     check(not port_listening() and PORT not in local_ports("udp"),
           f"port {PORT} is closed after purge, TCP and UDP")

@@ -302,7 +302,8 @@ def check_stop_and_start(c):
               f"every byte echoed until then was right ({streams.bytes_checked()} bytes checked)")
     finally:
         streams.close()
-    check(c.run("pgrep", "-x", "echod", check_status=False).returncode == 1,
+    check(c.run("pgrep", "-x", "echod|echod-acceptor|echod-conn",
+                check_status=False).returncode == 1,
           "stop leaves no echod process")
     size = store_size(c)
     check(size == 0, f"NFileDescriptorStore={size} after stop")
