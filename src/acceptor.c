@@ -25,6 +25,7 @@
 #include "control.h"
 #include "echo.h"
 #include "fd-util.h"
+#include "parent-only.h"
 #include "signals.h"
 #include "sources.h"
 
@@ -534,10 +535,17 @@ static bool started_by_echod(void) {
 }
 
 int main(int argc, char *argv[]) {
-        static struct acceptor acceptor = {
-                .control_fd = CONTROL_FD, .lifeline_fd = -1, .report_fd = -1,
-                .pending.connection.fd = -1,
-        };
+        /* Our state in memory no child gets (MADV_DONTFORK): we write it
+         * after every fork, and each page of it a child shared would be
+         * copied at our next write. A child needs none of it: what it uses
+         * is on the stack when it is forked. */
+        struct acceptor *a = parent_only_calloc(1, sizeof *a);
+        if (!a) {
+                fputs("echod-acceptor: out of memory\n", stderr);
+                return 1;
+        }
+        *a = (struct acceptor) { .control_fd = CONTROL_FD, .lifeline_fd = -1, .report_fd = -1,
+                                 .pending.connection.fd = -1 };
 
         if (!started_by_echod()) {
                 fputs("echod-acceptor: started by echod only (its fd 3 is not echod's "
@@ -550,13 +558,13 @@ int main(int argc, char *argv[]) {
                 title = argv[0];
                 title_size = strlen(argv[0]) + 1;
         }
-        acceptor.signal_fd = signals_open();
-        if (acceptor.signal_fd < 0) {
+        a->signal_fd = signals_open();
+        if (a->signal_fd < 0) {
                 fprintf(stderr, "echod-acceptor: cannot set up signal handling: %s\n",
-                        strerror(-acceptor.signal_fd));
+                        strerror(-a->signal_fd));
                 return 1;
         }
-        int r = acceptor_run(&acceptor);
+        int r = acceptor_run(a);
         if (r < 0) {
                 fprintf(stderr, "echod-acceptor: %s\n", strerror(-r));
                 return 1;
