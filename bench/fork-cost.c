@@ -1,10 +1,7 @@
 /* fork-cost: what one fork + _exit + waitpid costs this very binary, so the
- * same source built several ways (dynamic, dynamic with libsystemd and its
- * dependency chain mapped, static-pie) shows what the mappings cost. Built
- * with -DWITH_ECHOD_TRIM and src/lean.c, libsystemd and -z now, it is echod's
- * floor: the daemon's libraries, left out of the fork as the daemon leaves
- * them (lean_trim_libraries(), lean_unregister_rseq()), forked as the daemon
- * forks (lean_fork()).
+ * same source built several ways (dynamic with libc alone, as echod-acceptor
+ * is; dynamic with libsystemd and its dependency chain mapped, as echod is;
+ * static-pie) shows what the mappings cost.
  * Prints "RESULT fork_exit_wait_us=... vmas=..." : the median of rounds;
  * vmas counts the mappings a child gets. */
 #include <stdio.h>
@@ -13,13 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef WITH_ECHOD_TRIM
-#define WITH_LIBSYSTEMD
-#include "src/lean.h"
-#define fork_one() lean_fork()
-#else
 #define fork_one() fork()
-#endif
 #ifdef WITH_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -56,12 +47,6 @@ int main(int argc, char *argv[]) {
 
 #ifdef WITH_LIBSYSTEMD
         (void) sd_booted();     /* keeps the library, and its chain, mapped */
-#endif
-#ifdef WITH_ECHOD_TRIM
-        if (lean_trim_libraries() <= 0 || lean_unregister_rseq() < 0) {
-                fprintf(stderr, "fork-cost: nothing trimmed (linked without -z now?)\n");
-                return 1;
-        }
 #endif
         for (int r = 0; r < ROUNDS; r++) {
                 double start = now_usec();
