@@ -19,15 +19,16 @@ const char *acceptor_program_path(void) {
 
         if (e && *e)
                 return e;
-        if (access(ECHOD_ACCEPTOR_PATH, X_OK) == 0)
-                return ECHOD_ACCEPTOR_PATH;
+        /* A build tree's echod runs its own acceptor even when a package
+         * is installed too: the two speak the same build's records. */
         ssize_t n = readlink("/proc/self/exe", beside_us, sizeof beside_us - 1);
         if (n <= 0)
                 return ECHOD_ACCEPTOR_PATH;
         beside_us[n] = '\0';
         char *slash = strrchr(beside_us, '/');
         size_t room = slash ? sizeof beside_us - (size_t) (slash - beside_us) : 0;
-        if (!slash || snprintf(slash, room, "/echod-acceptor") >= (int) room)
+        if (!slash || snprintf(slash, room, "/echod-acceptor") >= (int) room ||
+            access(beside_us, X_OK) < 0)
                 return ECHOD_ACCEPTOR_PATH;
         return beside_us;
 }

@@ -27,8 +27,8 @@ struct acceptor_process {
         usec_t started_usec;
 };
 
-/* Where the acceptor program is: $ECHOD_ACCEPTOR; else where the package
- * installs it; else, from a build tree, beside echod's own executable. */
+/* Where the acceptor program is: $ECHOD_ACCEPTOR; else beside echod's own
+ * executable (a build tree); else where the package installs it. */
 const char *acceptor_program_path(void);
 
 /* Opens the program and the lifeline. Returns 0 or -errno. */
