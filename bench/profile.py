@@ -55,8 +55,14 @@ def classify(frames):
     return "other: " + top
 
 
+# What echod's other processes call themselves, whatever their file is named.
+HELPER_COMMS = ("echod-acceptor", "echod-conn")
+
+
 def parse_samples(perf_data, comm):
-    """[(pid, [frames...])] for samples of processes named @comm."""
+    """[(pid, comm, [frames...])] for samples of processes named @comm, or as
+    echod's acceptor and connection processes name themselves, in our PID
+    namespace (perf gives PID 0 to any other)."""
     text = subprocess.run(["perf", "script", "-i", perf_data, "-F", "comm,pid,ip,sym"],
                           capture_output=True, text=True).stdout
     samples = []
@@ -65,14 +71,32 @@ def parse_samples(perf_data, comm):
         if not lines:
             continue
         head = lines[0].split()
-        if head[0] != comm[:15]:
+        if head[0] not in (comm[:15],) + HELPER_COMMS or int(head[1]) == 0:
             continue
         frames = []
         for line in lines[1:]:
             parts = line.split(None, 1)
             frames.append(re.sub(r"\+0x[0-9a-f]+$", "", parts[1]) if len(parts) > 1 else "?")
-        samples.append((int(head[1]), frames))
+        samples.append((int(head[1]), head[0], frames))
     return samples
+
+
+def acceptor_pids(pid):
+    """The PIDs of @pid's children that call themselves echod-acceptor."""
+    found = set()
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return found
+    for child in children:
+        try:
+            with open("/proc/%d/comm" % child) as f:
+                if f.read().strip() == "echod-acceptor":
+                    found.add(child)
+        except OSError:
+            pass
+    return found
 
 
 def main():
@@ -94,8 +118,13 @@ def main():
     # server's name: run a copy under a name of its own, and count only that.
     comm = "pf%04x-" % int.from_bytes(os.urandom(2), "big") + os.path.basename(argv[0])[:8]
     copy = os.path.join("/run", comm)
-    shutil.copy(shutil.which(argv[0]) or argv[0], copy)
+    program = shutil.which(argv[0]) or argv[0]
+    shutil.copy(program, copy)
     os.chmod(copy, 0o755)
+    # echod runs the acceptor beside its own executable: the copy's too.
+    acceptor = os.path.join(os.path.dirname(program), "echod-acceptor")
+    if os.path.exists(acceptor):
+        shutil.copy(acceptor, os.path.join("/run", "echod-acceptor"))
     shown_argv = argv
     argv = [copy] + argv[1:]
     server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -105,6 +134,7 @@ def main():
         if not driver.probe(port):
             sys.exit("profile: %s does not serve on port %d" % (argv[0], port))
         time.sleep(0.3)
+        acceptors = acceptor_pids(server.pid)
         load = subprocess.run(
             ["perf", "record", "-q", "-a", "-g", "-e", "cpu-clock", "-F", str(args.frequency),
              "-o", perf_data, "--",
@@ -120,12 +150,13 @@ def main():
     n_conn = int(result["connections"])
 
     samples = parse_samples(perf_data, comm)
-    per_pid = collections.Counter(pid for pid, _ in samples)
-    parent = per_pid.most_common(1)[0][0] if per_pid else -1
     usec_per_sample = 1e6 / args.frequency
     phases = collections.Counter()
-    for pid, frames in samples:
-        phases[("parent" if pid == parent else "child", classify(frames))] += 1
+    for pid, name, frames in samples:
+        # By PID: a child is named echod-acceptor until it names itself.
+        who = ("parent" if pid == server.pid else
+               "acceptor" if pid in acceptors else "child")
+        phases[(who, classify(frames))] += 1
 
     total = sum(phases.values())
     print("%s: %s connections/s over %s s, %d connections; %d samples of '%s' at %d Hz" %
