@@ -60,6 +60,7 @@ struct pending {
 };
 
 struct acceptor {
+        pid_t pid;                      /* our own, for the children */
         int control_fd, signal_fd, lifeline_fd, report_fd;
         int listeners[CONTROL_LISTENERS_MAX];
         size_t n_listeners;
@@ -154,6 +155,7 @@ static void spawn_child(struct acceptor *a, struct connection *c, uint32_t token
                 .stop_timeout_usec = a->settings.shutdown_usec,
                 .fd_store = a->settings.fd_store,
                 .stored = token != CONTROL_NO_TOKEN,
+                .acceptor_pid = a->pid,
         };
         struct in6_addr source;
 
@@ -384,14 +386,19 @@ static int handle_record(struct acceptor *a, const struct control_record *record
                 inherit(a, record, -1);
                 return 0;
         case CONTROL_STORED:
+        case CONTROL_UNSTORED:
                 /* Ours, reaped or not: its PID cannot have been reused. */
                 if (children_find(&a->children, record->pid))
-                        (void) kill(record->pid, SIGNAL_STORED);
+                        (void) kill(record->pid, record->kind == CONTROL_STORED
+                                                         ? SIGNAL_STORED : SIGNAL_UNSTORED);
                 return 0;
         case CONTROL_STOP_ACCEPTING:
                 close_listeners(a);
                 return 0;
         case CONTROL_STOP:
+                /* Before the stop's SIGTERM, so that no child hands over. */
+                if (record->count == CONTROL_STOP_FINISH_ALL && !a->stopping)
+                        signal_children(a, SIGNAL_UNSTORED);
                 begin_stop(a);
                 return 0;
         case CONTROL_PING:
@@ -544,7 +551,7 @@ int main(int argc, char *argv[]) {
                 fputs("echod-acceptor: out of memory\n", stderr);
                 return 1;
         }
-        *a = (struct acceptor) { .control_fd = CONTROL_FD, .lifeline_fd = -1, .report_fd = -1,
+        *a = (struct acceptor) { .pid = getpid(), .control_fd = CONTROL_FD, .lifeline_fd = -1, .report_fd = -1,
                                  .pending.connection.fd = -1 };
 
         if (!started_by_echod()) {

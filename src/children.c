@@ -85,7 +85,7 @@ size_t children_young(const struct children *c, usec_t born_before, size_t *curs
         size_t n = 0;
         for (; *cursor < c->n_slots && n < max; (*cursor)++) {
                 struct child *child = &c->slots[*cursor];
-                if (child->pid != 0 && child->young_fd >= 0 &&
+                if (child->pid != 0 && child->copy_fd >= 0 &&
                     child->store_state == FD_STORE_YOUNG && child->start_usec <= born_before)
                         ret[n++] = child;
         }

@@ -30,9 +30,16 @@ struct child {
         bool reported;
         int result;
         uint64_t bytes;
-        /* The parent's copy of the connection until PID 1 has confirmed it
-         * holds it in the fd store: -1 once confirmed, or with no store. */
-        int young_fd;
+        /* With an fd store, echod's copy of the connection, for as long as
+         * it is open: to store it (again: see fd_store_restart()), or to
+         * send it to another child; -1: none (no store, or not known). */
+        int copy_fd;
+        /* A connection resumed from the store: the previous instance's, as
+         * @token of the passed fds; -1: accepted here. */
+        int32_t token;
+        /* The child was told its connection is in the store (it hands it
+         * over at a restart), and not told otherwise since. */
+        bool told_stored;
         /* Its parent was the acceptor, which died: it is echod's child now. */
         bool adopted;
         enum fd_store_state store_state;

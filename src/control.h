@@ -32,8 +32,11 @@ enum control_kind {
                                  * it counts towards the limits, until CONTROL_RELEASE */
         CONTROL_RELEASE,        /* that connection from @peer has ended */
         CONTROL_STORED,         /* child @pid's connection is in the store: tell it */
+        CONTROL_UNSTORED,       /* it no longer counts as stored: tell it (before a stop) */
         CONTROL_STOP_ACCEPTING, /* close the listeners: clients wait for the next instance */
-        CONTROL_STOP,           /* ask every child to finish; exit once none is left */
+        CONTROL_STOP,           /* ask every child to finish; exit once none is left.
+                                 * @count CONTROL_STOP_FINISH_ALL: no restart follows,
+                                 * so none hands its connection over */
         CONTROL_PING,           /* answer with CONTROL_PONG */
 
         /* the acceptor to echod */
@@ -81,6 +84,8 @@ struct control_record {
 #define CONTROL_LISTENERS_MAX 64
 /* CONTROL_OPENED's @token for a connection the acceptor accepted itself. */
 #define CONTROL_NO_TOKEN UINT32_MAX
+/* CONTROL_STOP's @count for a stop that is no restart. */
+#define CONTROL_STOP_FINISH_ALL 1u
 /* The control socket is the acceptor's fd 3. */
 #define CONTROL_FD 3
 

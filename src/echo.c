@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -129,8 +130,9 @@ static void pump_stop(struct pump *p) {
                 p->stop_reading_usec = now_usec();
 }
 
-/* What the signalfd and the lifeline say. SIGNAL_STORED comes before the
- * SIGTERM of a stop, but the two may be read in either order. */
+/* What the signalfd and the lifeline say. SIGNAL_STORED or SIGNAL_UNSTORED
+ * comes before the SIGTERM of a stop, but they may be read in one batch,
+ * lowest number first: the store's word is taken before the stop. */
 static void pump_handle_events(struct pump *p, bool lifeline_hung_up) {
         int signo;
         bool stop = lifeline_hung_up;
@@ -138,8 +140,11 @@ static void pump_handle_events(struct pump *p, bool lifeline_hung_up) {
         while (p->signal_fd >= 0 && (signo = signals_read(p->signal_fd)) > 0) {
                 if (signo == SIGNAL_STORED)
                         p->stored = true;
-                else
+                else if (signo == SIGNAL_UNSTORED)
+                        p->stored = false;
+                else if (signo == SIGTERM || signo == SIGINT)
                         stop = true;
+                /* SIGNAL_PARENT_GONE, late: the connection is ours already. */
         }
         if (lifeline_hung_up)
                 p->lifeline_fd = -1;    /* a pipe without writers polls POLLHUP forever */
@@ -362,6 +367,61 @@ static void sort_fds(int *fds, size_t n) {
                 }
 }
 
+/* What a resumed connection's child waits for before it touches it. */
+enum resumed_word {
+        RESUMED_WAIT,
+        RESUMED_SERVE_STORED,   /* SIGNAL_STORED: echod knows we serve it */
+        RESUMED_SERVE_UNSTORED, /* SIGNAL_UNSTORED: a stop that is no restart: finish it */
+        RESUMED_HAND_OVER,      /* a stop, or echod gone: it stays in the store as it is */
+        RESUMED_GIVE_BACK,      /* our acceptor died first: echod sends it to the next one */
+};
+
+static enum resumed_word resumed_word_from(int signal_fd, bool lifeline_hung_up) {
+        bool stored = false, unstored = false, stop = lifeline_hung_up, parent_gone = false;
+        int signo;
+
+        while ((signo = signals_read(signal_fd)) > 0) {
+                stored |= signo == SIGNAL_STORED;
+                unstored |= signo == SIGNAL_UNSTORED;
+                parent_gone |= signo == SIGNAL_PARENT_GONE;
+                if (signo == SIGTERM || signo == SIGINT) {
+                        stop = true;
+                        (void) raise(signo);    /* still blocked: pending, for the pump */
+                }
+        }
+        if (unstored)
+                return RESUMED_SERVE_UNSTORED;
+        if (stop)
+                return RESUMED_HAND_OVER;
+        if (stored)
+                return RESUMED_SERVE_STORED;
+        return parent_gone ? RESUMED_GIVE_BACK : RESUMED_WAIT;
+}
+
+/* A connection the fd store kept, resumed: the acceptor forked us for it,
+ * and may die before it tells echod so; echod would then send the same
+ * connection to the next acceptor, and two children would echo it. So we
+ * touch it only once echod says it is ours (SIGNAL_STORED, once it has
+ * heard of us), and give it back untouched if our acceptor dies first
+ * (PR_SET_PDEATHSIG). */
+static enum resumed_word await_resumed_word(const struct echo_child_setup *setup) {
+        enum resumed_word word = RESUMED_WAIT;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGNAL_PARENT_GONE) < 0 || getppid() != setup->acceptor_pid)
+                (void) raise(SIGNAL_PARENT_GONE);       /* it died before we asked */
+        while (word == RESUMED_WAIT) {
+                struct pollfd fds[2] = {
+                        { .fd = setup->signal_fd, .events = POLLIN },
+                        { .fd = setup->lifeline_fd, .events = POLLIN },
+                };
+                if (poll(fds, 2, -1) < 0 && errno != EINTR)
+                        return RESUMED_HAND_OVER;
+                word = resumed_word_from(setup->signal_fd, fds[1].revents != 0);
+        }
+        (void) prctl(PR_SET_PDEATHSIG, 0);
+        return word;
+}
+
 noreturn void echo_child(struct connection *c, const struct echo_child_setup *setup) {
         int keep[] = { c->fd, setup->signal_fd, setup->report_fd, setup->lifeline_fd };
         uint64_t bytes;
@@ -369,13 +429,21 @@ noreturn void echo_child(struct connection *c, const struct echo_child_setup *se
         sort_fds(keep, sizeof keep / sizeof keep[0]);
         close_inherited_fds(keep, sizeof keep / sizeof keep[0]);
         signals_reset_for_child();
+        bool stored = setup->stored;
+        if (stored) {
+                enum resumed_word word = await_resumed_word(setup);
+                if (word == RESUMED_HAND_OVER || word == RESUMED_GIVE_BACK)
+                        _exit(word == RESUMED_HAND_OVER ? CHILD_EXIT_HANDED_OVER
+                                                        : CHILD_EXIT_GIVEN_BACK);
+                stored = word == RESUMED_SERVE_STORED;
+        }
 
         struct echo_settings settings = {
                 .signal_fd = setup->signal_fd,
                 .lifeline_fd = setup->lifeline_fd,
                 .idle_usec = setup->idle_usec,
                 .stop_timeout_usec = setup->stop_timeout_usec,
-                .store = setup->stored     ? ECHO_STORE_STORED
+                .store = stored            ? ECHO_STORE_STORED
                          : setup->fd_store ? ECHO_STORE_LATER
                                            : ECHO_STORE_NONE,
         };

@@ -30,13 +30,15 @@
  * next instance echoes them. */
 enum echo_store {
         ECHO_STORE_NONE,        /* no fd store */
-        ECHO_STORE_LATER,       /* a store; a SIGNAL_STORED says the connection is in it */
+        ECHO_STORE_LATER,       /* a store; a SIGNAL_STORED says the connection is in it,
+                                 * a SIGNAL_UNSTORED that it no longer counts as such */
         ECHO_STORE_STORED,      /* in the store already */
 };
 
 /* How a pump runs, and what stops it. */
 struct echo_settings {
-        int signal_fd;          /* SIGTERM, SIGINT and SIGNAL_STORED arrive here; -1: none */
+        int signal_fd;          /* SIGTERM, SIGINT and the store's signals arrive here;
+                                 * -1: none */
         int lifeline_fd;        /* hangs up when echod's main process is gone: a stop too;
                                  * -1: none */
         usec_t idle_usec;       /* 0: no idle timeout */
@@ -48,10 +50,10 @@ struct echo_settings {
  * - the client closed its sending half and got every byte back: 0;
  * - a stop came (SIGTERM or SIGINT on the signalfd, or the lifeline hung
  *   up) and what was read has been written back. If the connection is in
- *   systemd's fd store (ECHO_STORE_STORED, or a SIGNAL_STORED came), the
- *   next instance goes on with it: reading stops at once, what is not
- *   echoed yet stays in the socket, and the connection is left open,
- *   ECHO_HANDED_OVER. Otherwise reading goes on for ECHO_STOP_GRACE_USEC,
+ *   systemd's fd store (ECHO_STORE_STORED, or a SIGNAL_STORED came, and no
+ *   SIGNAL_UNSTORED after it), the next instance goes on with it: reading
+ *   stops at once, what is not echoed yet stays in the socket, and the
+ *   connection is left open, ECHO_HANDED_OVER. Otherwise reading goes on for ECHO_STOP_GRACE_USEC,
  *   for bytes in flight, and the connection is shut down, ECHO_STOPPED;
  * - nothing moved for idle_usec: -ETIMEDOUT;
  * - stop_timeout_usec after a stop, what is still owed is given up:
@@ -87,6 +89,9 @@ enum {
         CHILD_EXIT_DONE = 0,
         CHILD_EXIT_FAILED = 1,
         CHILD_EXIT_HANDED_OVER = 3,
+        /* A resumed connection given back untouched: the acceptor that
+         * forked the child died before echod learnt of it (see echo.c). */
+        CHILD_EXIT_GIVEN_BACK = 4,
 };
 
 /* What a child tells echod's main process as it ends, through the report
@@ -110,7 +115,9 @@ struct echo_child_setup {
         usec_t idle_usec;
         usec_t stop_timeout_usec;               /* --shutdown-timeout */
         bool fd_store;                          /* the service has an fd store */
-        bool stored;                            /* the connection is in it already */
+        bool stored;                            /* the connection is in it already: resumed,
+                                                 * served once echod says so */
+        pid_t acceptor_pid;                     /* the child's parent */
 };
 
 /* The life of a child forked for @c, start to end: close every inherited fd

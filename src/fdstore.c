@@ -27,6 +27,12 @@ void fd_store_free(struct fd_store *st) {
         st->n_removals = st->n_removals_max = st->n_resumed = st->n_resumed_max = 0;
 }
 
+static void count_used(struct fd_store *st, unsigned n) {
+        st->n_used += n;
+        if (st->n_used > st->n_used_peak)
+                st->n_used_peak = st->n_used;
+}
+
 static int compare_resumed(const void *a, const void *b) {
         return strcmp(((const struct fd_store_resumed_name *) a)->name,
                       ((const struct fd_store_resumed_name *) b)->name);
@@ -70,7 +76,7 @@ int fd_store_resume(struct fd_store *st, const char *const *names, size_t n) {
         st->resumed = resumed;
         st->n_resumed_max = n;
         st->n_resumed = n_names;
-        st->n_used += (unsigned) n;
+        count_used(st, (unsigned) n);
         return 0;
 }
 
@@ -83,9 +89,10 @@ bool fd_store_keep_young(struct fd_store *st, usec_t now) {
         return true;
 }
 
-static void forget_young(struct fd_store *st, struct child *child) {
-        child->young_fd = safe_close(child->young_fd);
-        st->n_young--;
+static void close_copy(struct fd_store *st, struct child *child) {
+        if (child->copy_fd >= 0 && child->store_state == FD_STORE_YOUNG)
+                st->n_young--;
+        child->copy_fd = safe_close(child->copy_fd);
 }
 
 /* FDSTORE=1 for @child's connection under a new name. Returns 1 when sent,
@@ -96,11 +103,12 @@ static int store_child(struct fd_store *st, struct notify *n, struct child *chil
         if (st->n_used >= st->max)
                 return 0;
         fd_store_name(name, sizeof name, (int) st->pid, st->seq + 1);
-        int r = notify_fd_store(n, child->young_fd, name);
+        int r = notify_fd_store(n, child->copy_fd, name);
         if (r < 0)
                 return r;
         st->seq++;
-        st->n_used++;
+        count_used(st, 1);
+        st->n_young--;
         st->n_unconfirmed++;
         memcpy(child->fd_store_name, name, sizeof name);
         child->store_state = FD_STORE_SENT;
@@ -117,12 +125,12 @@ static size_t drop_ended(struct fd_store *st, struct child **batch, size_t n) {
         size_t n_left = 0;
 
         for (size_t i = 0; i < n; i++)
-                fds[i] = (struct pollfd) { .fd = batch[i]->young_fd };
+                fds[i] = (struct pollfd) { .fd = batch[i]->copy_fd };
         if (poll(fds, n, 0) <= 0)
                 return n;
         for (size_t i = 0; i < n; i++) {
                 if (fds[i].revents & (POLLHUP | POLLERR | POLLNVAL))
-                        forget_young(st, batch[i]);
+                        close_copy(st, batch[i]);
                 else
                         batch[n_left++] = batch[i];
         }
@@ -165,7 +173,7 @@ void fd_store_flush(struct fd_store *st, struct notify *n, struct children *c,
         int r = fd_store_send_barrier(st, n, now);
         if (r < 0 && ret_shortfall->error == 0)
                 ret_shortfall->error = r;
-        bool young_left = st->n_young > st->n_unconfirmed;
+        bool young_left = st->n_young > 0;
         st->next_flush_usec = young_left ? now + FD_STORE_MIN_AGE_USEC : USEC_INFINITY;
 }
 
@@ -180,7 +188,6 @@ void fd_store_confirm(struct fd_store *st, struct notify *n, struct children *c,
                         continue;
                 child->store_state = FD_STORE_CONFIRMED;
                 st->n_unconfirmed--;
-                forget_young(st, child);
                 confirmed(child->pid, userdata);
         }
         (void) fd_store_send_barrier(st, n, now);
@@ -207,7 +214,7 @@ int fd_store_one(struct fd_store *st, struct notify *n, int fd) {
         if (r < 0)
                 return r;
         st->seq++;
-        st->n_used++;
+        count_used(st, 1);
         return 1;
 }
 
@@ -236,9 +243,33 @@ static void release_name(struct fd_store *st, const char *name) {
                 (void) queue_removal(st, name, resumed->n_slots);
 }
 
+void fd_store_restart(struct fd_store *st, struct children *c, int max_now) {
+        struct child *child;
+        size_t cursor = 0;
+
+        if (max_now < 0 || st->max == 0)
+                return;
+        bool maybe_refused = st->n_used_peak > (unsigned) max_now;
+        if ((unsigned) max_now < st->max)
+                st->max = (unsigned) max_now;
+        if (!maybe_refused)
+                return;
+        while ((child = children_next(c, &cursor))) {
+                if (child->store_state == FD_STORE_YOUNG || child->token >= 0 ||
+                    child->copy_fd < 0)
+                        continue;
+                if (queue_removal(st, child->fd_store_name, 1) < 0)
+                        continue;       /* cannot happen; it stays as it is */
+                if (child->store_state == FD_STORE_SENT)
+                        st->n_unconfirmed--;
+                child->store_state = FD_STORE_YOUNG;
+                child->fd_store_name[0] = '\0';
+                st->n_young++;
+        }
+}
+
 void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_open) {
-        if (child->young_fd >= 0)
-                forget_young(st, child);
+        close_copy(st, child);
         if (child->store_state == FD_STORE_SENT)
                 st->n_unconfirmed--;
         if (child->store_state == FD_STORE_YOUNG || left_open)
@@ -248,6 +279,11 @@ void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_op
 
 void fd_store_drop(struct fd_store *st, const char *name) {
         release_name(st, name);
+}
+
+bool fd_store_settled(const struct fd_store *st) {
+        return st->n_removals == 0 && st->n_unconfirmed == 0 &&
+               (st->n_young == 0 || st->n_used >= st->max);
 }
 
 int fd_store_send_removals(struct fd_store *st, struct notify *n) {

@@ -4,9 +4,9 @@
  * Every fd stored costs PID 1 time in proportion to the fds already there (it
  * compares the new one with each), so storing every connection would put PID
  * 1 on the path of every connection and let a client flood the host's service
- * manager. So a connection enters the store only once it has lived a while;
- * until then the parent keeps a copy of it (struct child's young_fd), and a
- * stop stores every young one at once.
+ * manager. So a connection enters the store only once it has lived a while,
+ * and a restart stores every young one at once. echod keeps a copy of each
+ * connection (struct child's copy_fd) for as long as it is open.
  *
  * FDSTORE=1 has no answer, and PID 1 closes, with one line in its own log,
  * every fd sent past FileDescriptorStoreMax=. So echod never sends past the
@@ -19,7 +19,15 @@
  * reads any later store. And a child hands its connection over at a stop
  * only once PID 1 has certainly taken it: a barrier (BARRIER=1, answered when
  * PID 1 has read every message sent before it) confirms the stores sent
- * before it; only then is the child told (SIGNAL_STORED). */
+ * before it; only then is the child told (SIGNAL_STORED).
+ *
+ * PID 1 enforces the size it has now: an administrator may lower
+ * FileDescriptorStoreMax= and reload while echod runs, and PID 1 then closes
+ * stores past the new size, barrier or not. echod learns the size again at
+ * a restart (stop-info.h); if its count ever went past it, it cannot know
+ * which of its stores were kept, so it removes them all and stores them
+ * again from its copies, up to the size (fd_store_restart()). Connections
+ * resumed from the store are in it for certain: PID 1 passed them. */
 #pragma once
 
 #include <stdbool.h>
@@ -56,9 +64,10 @@ struct fd_store_removal {
 struct fd_store {
         unsigned max;           /* FileDescriptorStoreMax=; 0: no fd store */
         unsigned n_used;        /* slots PID 1 may hold for us */
+        unsigned n_used_peak;   /* the most at any time since the start */
         pid_t pid;              /* ours, for names */
         uint64_t seq;           /* of the last name given */
-        unsigned n_young;       /* connections whose copy we hold (young or sent) */
+        unsigned n_young;       /* young connections (not sent) with our copy */
         unsigned n_unconfirmed; /* sent, not confirmed yet */
         usec_t next_flush_usec; /* USEC_INFINITY: none is young */
 
@@ -85,7 +94,8 @@ void fd_store_free(struct fd_store *st);
 int fd_store_resume(struct fd_store *st, const char *const *names, size_t n);
 
 /* A new connection, born @now: true when the caller must keep its copy in
- * the child's young_fd, for a later flush; false when there is no store. */
+ * the child's copy_fd, young, for a later flush; false when there is no
+ * store. */
 bool fd_store_keep_young(struct fd_store *st, usec_t now);
 
 /* What fd_store_flush() could not store yet: the store was full, or the
@@ -110,8 +120,8 @@ void fd_store_flush(struct fd_store *st, struct notify *n, struct children *c,
 int fd_store_send_barrier(struct fd_store *st, struct notify *n, usec_t now);
 
 /* PID 1 answered the barrier (its fd polled): the stores it covers are
- * confirmed, our copies closed, and @confirmed called for each child. A
- * barrier for the stores sent since goes out. */
+ * confirmed, and @confirmed called for each child. A barrier for the stores
+ * sent since goes out. */
 void fd_store_confirm(struct fd_store *st, struct notify *n, struct children *c, usec_t now,
                       void (*confirmed)(pid_t pid, void *userdata), void *userdata);
 
@@ -125,15 +135,28 @@ usec_t fd_store_check_barrier(struct fd_store *st, struct notify *n, usec_t now)
  * store or no room, or -errno. */
 int fd_store_one(struct fd_store *st, struct notify *n, int fd);
 
+/* A restart is under way, and PID 1 enforces a store of @max_now fds now
+ * (-1: not said; what we counted stands). If our count ever went past it,
+ * the connections we stored ourselves may not all be there: each is
+ * removed (the removals are owed; send them before any store) and is young
+ * again, to be stored anew, up to @max_now. Resumed ones stay. Never raises
+ * the size we count with. */
+void fd_store_restart(struct fd_store *st, struct children *c, int max_now);
+
 /* @child has exited; @left_open: without ending its connection, during a
  * stop (handed over, or killed): the connection stays in the store for the
- * next instance. Otherwise it leaves the store (a removal is owed) and our
- * copy, if any, is closed. */
+ * next instance. Otherwise it leaves the store (a removal is owed). Our copy,
+ * if any, is closed. */
 void fd_store_child_ended(struct fd_store *st, struct child *child, bool left_open);
 
 /* A stored connection that cannot be served here (it could not be taken
  * back): it leaves the store, which ends it for its client. */
 void fd_store_drop(struct fd_store *st, const char *name);
+
+/* Nothing left to do before a restart's children are told to stop: no
+ * removal owed, no store unconfirmed, no young connection the store has
+ * room for. */
+bool fd_store_settled(const struct fd_store *st);
 
 /* Sends the removals owed, each freeing its slots once sent. Returns 0 when
  * none is left, or -errno (-EAGAIN: PID 1's queue is full; try again when

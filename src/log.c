@@ -323,10 +323,10 @@ void log_acceptor_hung(pid_t pid, uint64_t silent_ms) {
                  (int) pid, silent_ms);
 }
 
-void log_stopping(unsigned n_active, unsigned timeout_sec) {
+void log_stopping(unsigned n_active, unsigned timeout_sec, const char *how) {
         log_full(LOG_LEVEL_INFO, MESSAGE_ID_STOPPING, NULL, 0,
-                 "stopping: %u connection%s to finish within %u s", n_active,
-                 n_active == 1 ? "" : "s", timeout_sec);
+                 "stopping: %u connection%s to finish within %u s%s%s", n_active,
+                 n_active == 1 ? "" : "s", timeout_sec, how ? "; " : "", how ? how : "");
 }
 
 void log_stopped(uint64_t n_total, unsigned n_killed) {

@@ -46,5 +46,6 @@ void log_fd_store_full(unsigned fd_store_max, unsigned n_not_kept, unsigned supp
 void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed);
 void log_acceptor_died(int status, unsigned n_active, unsigned restart_ms);
 void log_acceptor_hung(pid_t pid, uint64_t silent_ms);
-void log_stopping(unsigned n_active, unsigned timeout_sec);
+/* @how: what becomes of the connections, or NULL (no fd store). */
+void log_stopping(unsigned n_active, unsigned timeout_sec, const char *how);
 void log_stopped(uint64_t n_total, unsigned n_killed);

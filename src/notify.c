@@ -141,19 +141,22 @@ usec_t notify_watchdog_period(void) {
         return usec / 2;
 }
 
-int notify_fd_store_max_from_env(void) {
-        const char *max = getenv("FDSTORE");
+int fd_store_parse_size(const char *text) {
         char *end;
 
-        if (!max)
-                return -ENOENT;
-        if (*max < '0' || *max > '9')
+        if (!text || *text < '0' || *text > '9')
                 return -EINVAL;
         errno = 0;
-        unsigned long n = strtoul(max, &end, 10);
+        unsigned long n = strtoul(text, &end, 10);
         if (errno != 0 || *end != '\0' || n > INT32_MAX)
                 return -EINVAL;
         return (int) n;
+}
+
+int notify_fd_store_max_from_env(void) {
+        const char *max = getenv("FDSTORE");
+
+        return max ? fd_store_parse_size(max) : -ENOENT;
 }
 
 void fd_store_name(char *buf, size_t size, int pid, uint64_t seq) {

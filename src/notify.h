@@ -83,6 +83,9 @@ usec_t notify_watchdog_period(void);
  * from FileDescriptorStoreMax=): >= 0, or -ENOENT when the variable is not
  * set (systemd 252, or no store), -EINVAL when it is not a number. */
 int notify_fd_store_max_from_env(void);
+/* A store size as systemd writes it: decimal digits, whole, at most
+ * INT32_MAX. Returns it, or -EINVAL. */
+int fd_store_parse_size(const char *text);
 
 /* "echod-conn-PID-SEQ", SEQ counting the names an echod gave. Names outlive
  * the echod that made them: a connection stays in the store, under its first

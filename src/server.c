@@ -20,6 +20,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "signals.h"
+#include "stop-info.h"
 
 /* Stored connections handed to the acceptor at a time: READY=1 need not
  * wait for thousands of forks after a restart, and new clients and signals
@@ -91,14 +92,17 @@ static void tell_acceptor(struct server *s, struct control_record record, int fd
                 safe_close(fd);
 }
 
+static void tell_child_stored(pid_t pid, void *userdata);
+
 /* A connection opened: the acceptor forked child @r->pid for it. With a
- * store, @fd is echod's copy of it while it is young; a resumed connection
- * (@r->token) is already in the store under its name, and echod's copy from
- * the store goes. */
+ * store, @fd is echod's copy of it. A resumed connection (@r->token) is in
+ * the store already, under its name, and our copy is the one the store
+ * passed; its child waits for our word that it is its own. */
 static void connection_opened(struct server *s, const struct control_record *r, int fd) {
         struct child child = { .pid = r->pid, .peer = r->peer, .peer_len = r->peer_len,
-                               .start_usec = now_usec(), .young_fd = -1,
+                               .start_usec = now_usec(), .copy_fd = -1, .token = -1,
                                .store_state = FD_STORE_YOUNG };
+        bool resumed = r->token < s->sockets.n_stored;
         struct child early;
 
         /* Its report may have come first (it ended at once): keep it. */
@@ -108,21 +112,24 @@ static void connection_opened(struct server *s, const struct control_record *r, 
                 child.bytes = early.bytes;
         }
 
-        if (r->token < s->sockets.n_stored) {
+        if (resumed) {
                 struct stored_connection *stored = &s->sockets.stored[r->token];
                 memcpy(child.fd_store_name, stored->name, sizeof child.fd_store_name);
                 child.store_state = FD_STORE_CONFIRMED;
-                stored->fd = safe_close(stored->fd);
+                child.token = (int32_t) r->token;
+                child.copy_fd = take_fd(&stored->fd);
                 stored->resuming = false;
                 s->n_resuming--;
         } else if (fd >= 0 && fd_store_keep_young(&s->fd_store, child.start_usec)) {
-                child.young_fd = take_fd(&fd);
-                if (s->stopping)        /* accepted just before the stop: stored now */
+                child.copy_fd = take_fd(&fd);
+                if (s->stopping && !s->finish_all)      /* just before a restart: store now */
                         s->fd_store.next_flush_usec = child.start_usec;
         }
         safe_close(fd);
         if (children_add(&s->children, &child) < 0)
                 log_warning_errno(-ENOSPC, "child %d: more connections than counted", r->pid);
+        else if (resumed)
+                tell_child_stored(child.pid, s);
         s->n_total++;
         s->status_changed = true;
         log_connection_opened((struct sockaddr *) &child.peer, child.peer_len, child.pid);
@@ -140,7 +147,7 @@ static void read_reports(struct server *s) {
         while (read(s->report_fds[0], &report, sizeof report) == (ssize_t) sizeof report) {
                 struct child *child = children_find(&s->children, report.pid);
                 if (!child) {
-                        struct child early = { .pid = report.pid, .young_fd = -1 };
+                        struct child early = { .pid = report.pid, .copy_fd = -1 };
                         if (children_add(&s->children, &early) < 0)
                                 continue;
                         child = children_find(&s->children, report.pid);
@@ -160,6 +167,22 @@ static bool left_open(const struct server *s, int status) {
                                (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_HANDED_OVER));
 }
 
+/* A resumed connection's child gave it back untouched (its acceptor died
+ * before we heard of it, see echo.c): it goes to the next acceptor. At a
+ * stop, it stays in the store as it is. */
+static bool given_back(struct server *s, struct child *child, int status) {
+        if (child->token < 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != CHILD_EXIT_GIVEN_BACK)
+                return false;
+        if (!s->stopping && child->copy_fd >= 0) {
+                struct stored_connection *stored = &s->sockets.stored[child->token];
+                stored->fd = take_fd(&child->copy_fd);
+                if ((size_t) child->token < s->next_resume)
+                        s->next_resume = (size_t) child->token;
+        }
+        return true;
+}
+
 /* Connection child @pid exited with wait status @status. */
 static void connection_ended(struct server *s, pid_t pid, int status) {
         struct child child;
@@ -175,6 +198,11 @@ static void connection_ended(struct server *s, pid_t pid, int status) {
                 tell_acceptor(s, (struct control_record) { .kind = CONTROL_RELEASE,
                                                            .peer = child.peer,
                                                            .peer_len = child.peer_len }, -1);
+        if (given_back(s, &child, status)) {
+                fd_store_child_ended(&s->fd_store, &child, true);
+                s->status_changed = true;
+                return;
+        }
         fd_store_child_ended(&s->fd_store, &child, left_open(s, status));
         s->status_changed = true;
         if (child.reported)
@@ -198,7 +226,7 @@ static void connection_unserved(struct server *s, const struct control_record *r
                 if (r->token < s->next_resume)
                         s->next_resume = r->token;
                 s->resume_after_usec = now_usec() + RESUME_RETRY_USEC;
-        } else if (fd >= 0 && s->stopping) {
+        } else if (fd >= 0 && s->stopping && !s->finish_all) {
                 (void) notified(s, fd_store_one(&s->fd_store, &s->notify, fd));
         }
         safe_close(fd);
@@ -323,7 +351,9 @@ static int start_acceptor(struct server *s) {
 
 /* The acceptor died, by itself or by our hand: its children are ours now
  * (we are the children's subreaper). A connection whose child it reaped
- * and never told us about has ended. */
+ * and never told us about has ended. A resumed connection it had not told
+ * us it forked for goes to the next one: any child it forked for it gives
+ * it back untouched (echo.c). */
 static void adopt_children(struct server *s) {
         struct child *child;
         size_t cursor = 0;
@@ -335,10 +365,16 @@ static void adopt_children(struct server *s) {
                 while (n_gone < CONTROL_BATCH_MAX && (child = children_next(&s->children, &cursor))) {
                         siginfo_t info = { .si_pid = 0 };
                         if (waitid(P_PID, (id_t) child->pid, &info,
-                                   WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+                                   WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) {
                                 gone[n_gone++] = child->pid;
-                        else
-                                child->adopted = true;
+                                continue;
+                        }
+                        child->adopted = true;
+                        /* Our word may have died with the acceptor, and a
+                         * resumed child waits for it; the others ignore a
+                         * repeat. */
+                        if (child->told_stored)
+                                (void) kill(child->pid, SIGNAL_STORED);
                 }
                 /* Its status is lost: a stop keeps such a connection in the
                  * store (the next instance finds out); otherwise it ended. */
@@ -452,9 +488,14 @@ static void resume_stored(struct server *s, usec_t now) {
  * child is ours (a PID is safe to signal only for its parent). */
 static void tell_child_stored(pid_t pid, void *userdata) {
         struct server *s = userdata;
-        const struct child *child = children_find(&s->children, pid);
+        struct child *child = children_find(&s->children, pid);
 
-        if (child && child->adopted)
+        /* At a stop that is no restart, every child was told otherwise
+         * already (the acceptor's CONTROL_STOP, signal_adopted()). */
+        if (!child || s->finish_all)
+                return;
+        child->told_stored = true;
+        if (child->adopted)
                 (void) kill(pid, SIGNAL_STORED);
         else
                 tell_acceptor(s, (struct control_record) { .kind = CONTROL_STORED, .pid = pid },
@@ -484,11 +525,30 @@ static void store_young(struct server *s, usec_t now) {
  * flush (its queue holds as few as 10 messages, net.unix.max_dgram_qlen). */
 static void notify_unblocked(struct server *s, usec_t now) {
         s->notify_blocked = false;
-        if (s->fd_store.next_flush_usec > now && s->fd_store.n_young > s->fd_store.n_unconfirmed)
+        if (s->fd_store.next_flush_usec > now && s->fd_store.n_young > 0)
                 s->fd_store.next_flush_usec = now;
 }
 
 /* --- stopping --- */
+
+/* Before a restart's stop: a child told its connection is stored, whose
+ * connection is not certainly there now (fd_store_restart() took it back,
+ * and it found no room again), is told otherwise: it finishes it. */
+static void unstore_unconfirmed(struct server *s) {
+        struct child *child;
+        size_t cursor = 0;
+
+        while ((child = children_next(&s->children, &cursor))) {
+                if (!child->told_stored || child->store_state == FD_STORE_CONFIRMED)
+                        continue;
+                child->told_stored = false;
+                if (child->adopted)
+                        (void) kill(child->pid, SIGNAL_UNSTORED);
+                else
+                        tell_acceptor(s, (struct control_record) { .kind = CONTROL_UNSTORED,
+                                                                   .pid = child->pid }, -1);
+        }
+}
 
 static void signal_adopted(struct server *s, int signo) {
         struct child *child;
@@ -499,16 +559,23 @@ static void signal_adopted(struct server *s, int signo) {
                         (void) kill(child->pid, signo);
 }
 
-/* Stopping: once PID 1 has confirmed every connection sent to the store (or
- * at the confirmation deadline), every child is asked to finish: those told
- * their connection is stored hand it over, the others write back what they
- * read and close it. */
+/* Stopping for a restart: once PID 1 has confirmed every connection sent to
+ * the store (or at the confirmation deadline), every child is asked to
+ * finish: those told their connection is stored hand it over, the others
+ * write back what they read and close it. At any other stop, at once, and
+ * each is told first that its connection does not count as stored. */
 static void signal_children_when_confirmed(struct server *s, usec_t now) {
         if (!s->stopping || s->children_signalled)
                 return;
-        if (s->fd_store.n_unconfirmed > 0 && now < s->confirm_deadline_usec)
+        if (!s->finish_all && !fd_store_settled(&s->fd_store) && now < s->confirm_deadline_usec)
                 return;
-        tell_acceptor(s, (struct control_record) { .kind = CONTROL_STOP }, -1);
+        if (!s->finish_all)
+                unstore_unconfirmed(s);
+        tell_acceptor(s, (struct control_record) {
+                .kind = CONTROL_STOP,
+                .count = s->finish_all ? CONTROL_STOP_FINISH_ALL : 0 }, -1);
+        if (s->finish_all)
+                signal_adopted(s, SIGNAL_UNSTORED);
         signal_adopted(s, SIGTERM);
         s->children_signalled = true;
 }
@@ -519,11 +586,32 @@ static void send_stopping(struct server *s) {
         s->stopping_sent = notified(s, notify_stopping(&s->notify, text)) != -EAGAIN;
 }
 
+/* With a store: what ExecStop= says this stop is. Only a restart keeps
+ * connections; see stop-info.h. Returns what the log says of it. */
+static const char *plan_stop(struct server *s) {
+        struct stop_info info;
+
+        if (s->fd_store.max == 0)
+                return NULL;
+        int r = stop_info_read(s->runtime_dir, &info);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "cannot read what the stop is (%s/" STOP_INFO_FILE "); "
+                                  "taking it for no restart", s->runtime_dir);
+        s->finish_all = !info.restart;
+        if (s->finish_all)
+                return "no restart follows: every connection is finished here";
+        /* Removals first: PID 1 must have let go before the stores come. */
+        fd_store_restart(&s->fd_store, &s->children, info.fd_store_max);
+        (void) notified(s, fd_store_send_removals(&s->fd_store, &s->notify));
+        return "a restart: connections in the fd store go on in the next instance";
+}
+
 /* SIGTERM: stop accepting and close the datagram sockets (systemd keeps its
- * copies, so clients queue for the next instance), put every connection not
- * in the fd store yet there, then, once PID 1 confirmed them, ask every
- * child to finish what it has read (handing a stored connection over), and
- * give them shutdown_timeout seconds in all. */
+ * copies, so clients queue for the next instance). At a restart, put every
+ * connection not in the fd store yet there, then, once PID 1 confirmed
+ * them, ask every child to finish what it has read (handing a stored
+ * connection over); at any other stop, ask every child to finish its
+ * connection at once. Give them shutdown_timeout seconds in all. */
 static void begin_stop(struct server *s) {
         usec_t now = now_usec();
         usec_t timeout = s->options->shutdown_timeout_sec * USEC_PER_SEC;
@@ -531,16 +619,18 @@ static void begin_stop(struct server *s) {
         if (s->stopping)
                 return;
         s->stopping = true;
+        const char *how = plan_stop(s);
         s->acceptor_restart_usec = USEC_INFINITY;
         tell_acceptor(s, (struct control_record) { .kind = CONTROL_STOP_ACCEPTING }, -1);
         sockets_close_listening(&s->sockets);
-        store_young(s, now);
+        if (!s->finish_all)
+                store_young(s, now);
         s->stop_deadline_usec = now + timeout + STOP_BACKSTOP_USEC;
         s->confirm_deadline_usec = now + (timeout / 2 < STOP_CONFIRM_MAX_USEC
                                                   ? timeout / 2 : STOP_CONFIRM_MAX_USEC);
         signal_children_when_confirmed(s, now);
         send_stopping(s);
-        log_stopping(n_active(s), s->options->shutdown_timeout_sec);
+        log_stopping(n_active(s), s->options->shutdown_timeout_sec, how);
 }
 
 /* The shutdown timeout is long past, and something still runs (a stopped
@@ -618,7 +708,7 @@ static void run_timers(struct server *s, usec_t now) {
         }
         check_acceptor_alive(s, now);
         resume_stored(s, now);
-        if (!s->children_signalled && now >= s->fd_store.next_flush_usec)
+        if (!s->children_signalled && !s->finish_all && now >= s->fd_store.next_flush_usec)
                 store_young(s, now);
         (void) fd_store_check_barrier(&s->fd_store, &s->notify, now);
         signal_children_when_confirmed(s, now);
@@ -762,6 +852,7 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 .report_fds = { -1, -1 },
                 .status_changed = true,
                 .pid = getpid(),
+                .runtime_dir = getenv("RUNTIME_DIRECTORY"),
                 .watchdog_period_usec = notify_watchdog_period(),
                 .acceptor_restart_usec = USEC_INFINITY,
                 .acceptor.control_fd = -1,

@@ -31,6 +31,8 @@ struct server {
          * it. */
         struct socket_set sockets;
         struct notify notify;           /* to systemd; fd -1: none */
+        const char *runtime_dir;        /* $RUNTIME_DIRECTORY, where ExecStop= says what a
+                                         * stop is; NULL: none */
 
         struct acceptor_process acceptor;
         usec_t acceptor_restart_usec;   /* when to start one again; USEC_INFINITY: none due */
@@ -68,6 +70,9 @@ struct server {
         bool answered_since_watchdog;   /* the acceptor answered since the last WATCHDOG=1 */
         bool status_changed;
         bool stopping;
+        /* A stop that is no restart (see stop-info.h): no connection is
+         * handed over, every child finishes its own. */
+        bool finish_all;
         bool children_signalled;
         bool stopping_sent;
 };

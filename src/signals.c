@@ -14,6 +14,8 @@ int signals_open(void) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGNAL_STORED);
+        sigaddset(&mask, SIGNAL_UNSTORED);
+        sigaddset(&mask, SIGNAL_PARENT_GONE);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return -errno;
         /* A client that goes away must cost an EPIPE, not the daemon. */
@@ -41,5 +43,7 @@ void signals_reset_for_child(void) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGNAL_STORED);
+        sigaddset(&mask, SIGNAL_UNSTORED);
+        sigaddset(&mask, SIGNAL_PARENT_GONE);
         (void) sigprocmask(SIG_SETMASK, &mask, NULL);
 }

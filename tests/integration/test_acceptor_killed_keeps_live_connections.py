@@ -47,6 +47,7 @@ def live_connections_survive_an_acceptor_crash():
                 expect(wait_until(lambda: len(daemon.notify.held()) == N + 1, bound(3)),
                        f'{len(daemon.notify.held())} stored, not {N + 1}')
 
+                daemon.announce_stop()    # a restart, as ExecStop= says
                 daemon.signal(signal.SIGTERM)
                 expect(daemon.wait_exit(bound(10)) == 0, 'echod did not exit 0')
                 copies = {s.getpeername(): s for _, s in daemon.notify.held()}

@@ -31,6 +31,7 @@ def connections_past_the_store_end_cleanly():
                 for sock, payload in zip(clients, payloads):
                         sock.sendall(payload)
 
+                daemon.announce_stop()    # a restart, as ExecStop= says
                 daemon.signal(signal.SIGTERM)
                 expect(daemon.wait_exit(bound(5)) == 0, 'echod did not exit 0')
 

@@ -26,6 +26,7 @@ def kept_connections_survive_a_restart():
                 young = [first.connect(timeout=bound(5)) for _ in range(N_YOUNG)]
                 for i, sock in enumerate(young):
                         expect_echo(sock, b'young %d;' % i)
+                first.announce_stop()    # a restart, as ExecStop= says
                 first.signal(signal.SIGTERM)
                 status = first.wait_exit(bound(5))
                 expect(status == 0, f'the first echod exited {status}')

@@ -37,6 +37,7 @@ def new_connections_take_only_freed_slots():
                 expect(held_ports(daemon) == ports, 'the store holds other connections than '
                                                     'the live ones')
 
+                daemon.announce_stop()    # a restart, as ExecStop= says
                 daemon.signal(signal.SIGTERM)
                 expect(daemon.wait_exit(bound(5)) == 0, 'echod did not exit 0')
                 copies = {peer_port(sock): sock for _, sock in daemon.notify.held()}

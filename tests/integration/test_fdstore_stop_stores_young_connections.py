@@ -16,6 +16,7 @@ def young_connections_are_stored_at_sigterm():
                 clients = [daemon.connect(timeout=bound(5)) for _ in range(N)]
                 for i, sock in enumerate(clients):
                         expect_echo(sock, b'before %d;' % i)
+                daemon.announce_stop()    # a restart, as ExecStop= says
                 daemon.signal(signal.SIGTERM)
                 status = daemon.wait_exit(bound(5))
                 expect(status == 0, f'expected exit status 0, got {status}')

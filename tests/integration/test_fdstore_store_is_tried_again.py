@@ -26,6 +26,7 @@ def failed_stores_are_sent_again():
 
                 expect(wait_until(lambda: len(daemon.notify.held()) == N, bound(3)),
                        f'{len(daemon.notify.held())} of {N} stored once PID 1 was back')
+                daemon.announce_stop()    # a restart, as ExecStop= says
                 daemon.signal(signal.SIGTERM)
                 expect(daemon.wait_exit(bound(5)) == 0, 'echod did not exit 0')
                 copies = {sock.getpeername()[1]: sock for _, sock in daemon.notify.held()}

@@ -33,6 +33,8 @@ PASS_FDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pass-fds')
 NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
 # A library to preload that uses libc in each connection's child (tests/helpers/libc-in-child.c).
 LIBC_IN_CHILD = os.environ.get('LIBC_IN_CHILD', '')
+# Kills the acceptor right after its first fork (tests/helpers/acceptor-dies-after-fork.c).
+ACCEPTOR_DIES_AFTER_FORK = os.environ.get('ACCEPTOR_DIES_AFTER_FORK', '')
 WRAPPER = shlex.split(os.environ.get('ECHOD_WRAPPER', ''))
 # valgrind makes the daemon ~20x slower on CPU; the bounds below are already generous for an
 # unwrapped run, so 10x of them is plenty. Sanitizers cost ~2-3x, which the bounds absorb.
@@ -971,6 +973,9 @@ class Daemon:
                 self.extra_env = dict(env or {})
                 self.reports_expected = reports_expected
                 self.tmp = tempfile.mkdtemp(prefix='echod-test-')
+                # As RuntimeDirectory=: where echo.service's ExecStop= says what a stop is.
+                self.run_dir = os.path.join(self.tmp, 'run')
+                os.mkdir(self.run_dir)
                 self.executable = ECHOD
                 self.acceptor_program = ACCEPTOR
                 self.notify = None
@@ -1032,6 +1037,7 @@ class Daemon:
                         env['WATCHDOG_USEC'] = str(self.watchdog_usec)
                 if self.fd_store is not None:
                         env['FDSTORE'] = str(self.fd_store)
+                        env['RUNTIME_DIRECTORY'] = self.run_dir
                 if self.acceptor_program:
                         env['ECHOD_ACCEPTOR'] = self.acceptor_program
                 env.update({k: self._format(v) for k, v in self.extra_env.items()})
@@ -1118,6 +1124,17 @@ class Daemon:
                                 f'{self.stderr_text().strip()!r}')
                 self.cmdline = cmdline(self.pid)
                 return True
+
+        def announce_stop(self, job='restart', fd_store=None):
+                """What echo.service's ExecStop= (echod-unit-info stop) writes before
+                systemd's SIGTERM: the job that stops the unit (restart, stop) and the store's
+                size PID 1 enforces now (@fd_store; by default the one the daemon started
+                with). Without it, a SIGTERM is no restart: nothing is handed over."""
+                size = self.fd_store if fd_store is None else fd_store
+                path = os.path.join(self.run_dir, 'stop')
+                with open(path + '.tmp', 'w') as f:
+                        f.write(f'JOB={job}\nFDSTORE={"" if size is None else size}\n')
+                os.rename(path + '.tmp', path)
 
         # -- looking at it --
 

@@ -108,14 +108,14 @@ START_TEST(young_connections_are_collected_by_age_in_batches) {
         for (pid_t pid = 200; pid < 210; pid++)         /* born at 1000..1009 */
                 ck_assert_int_eq(children_add(&c, &(struct child) {
                         .pid = pid, .start_usec = 1000 + (usec_t) (pid - 200),
-                        .young_fd = pid == 203 ? -1 : 10 + pid - 200 }), 0);   /* 203: stored */
+                        .copy_fd = pid == 203 ? -1 : 10 + pid - 200 }), 0);   /* 203: stored */
 
         /* born at or before 1007: 200..207 but 203, seven, by batches of 4 */
         size_t n = children_young(&c, 1007, &cursor, batch, 4);
         ck_assert_uint_eq(n, 4);
         for (;;) {
                 for (size_t i = 0; i < n; i++) {
-                        ck_assert_int_ge(batch[i]->young_fd, 0);
+                        ck_assert_int_ge(batch[i]->copy_fd, 0);
                         ck_assert_uint_le(batch[i]->start_usec, 1007);
                         ck_assert_int_ne(batch[i]->pid, 203);
                 }

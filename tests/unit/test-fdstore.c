@@ -180,7 +180,8 @@ static void add_young(struct children *c, struct fd_store *st, int *peers) {
                 usec_t born = i >= N_CONNECTIONS - N_TOO_YOUNG ? 2000 : 1000;
                 ck_assert(fd_store_keep_young(st, born));
                 ck_assert_int_eq(children_add(c, &(struct child) {
-                        .pid = 1000 + i, .start_usec = born, .young_fd = pair[0] }), 0);
+                        .pid = 1000 + i, .start_usec = born, .copy_fd = pair[0],
+                        .token = -1 }), 0);
         }
 }
 
@@ -215,7 +216,7 @@ START_TEST(each_due_connection_goes_in_alone_then_a_barrier) {
         ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
         add_young(&c, &st, peers);
         ck_assert_uint_eq(st.next_flush_usec, 1000 + FD_STORE_MIN_AGE_USEC);
-        ck_assert_int_eq(shutdown(children_find(&c, 1000 + ENDED)->young_fd, SHUT_RDWR), 0);
+        ck_assert_int_eq(shutdown(children_find(&c, 1000 + ENDED)->copy_fd, SHUT_RDWR), 0);
 
         fd_store_flush(&st, &m.notify, &c, 1500, 1500, &shortfall);
 
@@ -223,7 +224,7 @@ START_TEST(each_due_connection_goes_in_alone_then_a_barrier) {
         unsigned n_sent = N_CONNECTIONS - N_TOO_YOUNG - 1;
         ck_assert_uint_eq(st.n_used, n_sent);
         ck_assert_uint_eq(st.n_unconfirmed, n_sent);
-        ck_assert_uint_eq(st.n_young, N_CONNECTIONS - 1);       /* copies still ours */
+        ck_assert_uint_eq(st.n_young, N_TOO_YOUNG);     /* left to store, copies open */
         ck_assert_uint_eq(st.next_flush_usec, 1500 + FD_STORE_MIN_AGE_USEC);
         unsigned seq = 0;
         for (int i = 0; i < N_CONNECTIONS; i++) {
@@ -233,14 +234,14 @@ START_TEST(each_due_connection_goes_in_alone_then_a_barrier) {
                         continue;
                 }
                 ck_assert_int_eq(child->store_state, FD_STORE_SENT);
-                ck_assert_int_ge(child->young_fd, 0);
+                ck_assert_int_ge(child->copy_fd, 0);
                 snprintf(expected, sizeof expected,
                          "FDSTORE=1\nFDPOLL=0\nFDNAME=echod-conn-4242-%u", ++seq);
                 ck_assert_str_eq(child->fd_store_name, expected + strlen(expected) -
                                                        strlen(child->fd_store_name));
                 expect_message(&m, expected, 1);
         }
-        ck_assert_int_eq(children_find(&c, 1000 + ENDED)->young_fd, -1);
+        ck_assert_int_eq(children_find(&c, 1000 + ENDED)->copy_fd, -1);
         ck_assert_int_ge(st.barrier_fd, 0);
         ck_assert(!barrier_answered(&st));
         expect_message(&m, "BARRIER=1", 1);     /* PID 1 closes it: answered */
@@ -287,7 +288,7 @@ START_TEST(a_barrier_confirms_only_what_was_sent_before_it) {
                 struct child *child = children_find(&c, 1000 + i);
                 bool first = i < (int) n_first;
                 ck_assert_int_eq(child->store_state, first ? FD_STORE_CONFIRMED : FD_STORE_SENT);
-                ck_assert_int_eq(child->young_fd < 0, first);   /* our copy closed */
+                ck_assert_int_ge(child->copy_fd, 0);    /* our copy stays, confirmed or not */
         }
         skip_stores(&m, N_TOO_YOUNG);
         expect_message(&m, "BARRIER=1", 1);     /* the next barrier, answered */
@@ -339,7 +340,7 @@ START_TEST(never_more_than_the_store_holds) {
 
         ck_assert_uint_eq(st.n_used, 5);
         ck_assert_uint_eq(shortfall.n_full, N_CONNECTIONS - 4);
-        ck_assert_uint_eq(st.n_young, N_CONNECTIONS);
+        ck_assert_uint_eq(st.n_young, N_CONNECTIONS - 4);       /* left to store */
         ck_assert_uint_eq(st.next_flush_usec, 3000 + FD_STORE_MIN_AGE_USEC);
         /* names go on above the resumed one's */
         ck_assert_int_eq(read_message(&m, text, sizeof text, &fd), 1);
@@ -360,7 +361,7 @@ END_TEST
 START_TEST(a_slot_is_free_once_its_removal_is_sent) {
         struct manager m;
         struct fd_store st;
-        struct child ended = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+        struct child ended = { .pid = 1, .copy_fd = -1, .store_state = FD_STORE_CONFIRMED,
                                .fd_store_name = "echod-conn-1-1" };
         static const char *const resumed[] = { "echod-conn-1-1" };
 
@@ -480,9 +481,9 @@ END_TEST
 START_TEST(the_store_follows_how_children_end) {
         struct manager m;
         struct fd_store st;
-        struct child handed = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+        struct child handed = { .pid = 1, .copy_fd = -1, .store_state = FD_STORE_CONFIRMED,
                                 .fd_store_name = "echod-conn-1-1" };
-        struct child ended = { .pid = 2, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+        struct child ended = { .pid = 2, .copy_fd = -1, .store_state = FD_STORE_CONFIRMED,
                                .fd_store_name = "echod-conn-1-2" };
         struct child sent = { .pid = 3, .store_state = FD_STORE_SENT,
                               .fd_store_name = "echod-conn-1-3" };
@@ -494,10 +495,10 @@ START_TEST(the_store_follows_how_children_end) {
         fd_store_init(&st, 10, 1);
         ck_assert_int_eq(fd_store_resume(&st, resumed, 2), 0);
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-        sent.young_fd = pair[0];
-        young.young_fd = dup(pair[0]);
+        sent.copy_fd = pair[0];
+        young.copy_fd = dup(pair[0]);
         st.n_used++;
-        st.n_young = 2;
+        st.n_young = 1;                 /* @young; @sent is counted as unconfirmed */
         st.n_unconfirmed = 1;
 
         fd_store_child_ended(&st, &handed, true);
@@ -507,8 +508,8 @@ START_TEST(the_store_follows_how_children_end) {
 
         ck_assert_uint_eq(st.n_young, 0);
         ck_assert_uint_eq(st.n_unconfirmed, 0);
-        ck_assert_int_eq(sent.young_fd, -1);
-        ck_assert_int_eq(young.young_fd, -1);
+        ck_assert_int_eq(sent.copy_fd, -1);
+        ck_assert_int_eq(young.copy_fd, -1);
         ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
         ck_assert_uint_eq(st.n_used, 1);                /* the one handed over */
         expect_message(&m, "FDSTOREREMOVE=1\nFDNAME=echod-conn-1-3", 0);
@@ -528,10 +529,10 @@ START_TEST(a_batch_name_leaves_with_its_last_connection) {
         struct fd_store st;
         static const char *const resumed[] = { "echod-conn-9-4", "echod-conn-9-5",
                                                "echod-conn-9-4", "echod-conn-9-4" };
-        struct child a = { .pid = 1, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+        struct child a = { .pid = 1, .copy_fd = -1, .store_state = FD_STORE_CONFIRMED,
                            .fd_store_name = "echod-conn-9-4" };
         struct child b = a, c = a;
-        struct child other = { .pid = 4, .young_fd = -1, .store_state = FD_STORE_CONFIRMED,
+        struct child other = { .pid = 4, .copy_fd = -1, .store_state = FD_STORE_CONFIRMED,
                                .fd_store_name = "echod-conn-9-5" };
 
         manager_open(&m, 1 << 20);
@@ -555,6 +556,72 @@ START_TEST(a_batch_name_leaves_with_its_last_connection) {
 }
 END_TEST
 
+/* A restart, where PID 1 enforces a smaller store than we counted with (an
+ * administrator lowered FileDescriptorStoreMax= and reloaded): if our count
+ * ever went past the new size, PID 1 may have closed some of the stores the
+ * barrier confirmed, so each connection we stored is removed and stored
+ * again from our copy, up to the new size; a resumed one (PID 1 passed it:
+ * certainly there) stays. Where our count never went past it, nothing
+ * changes but the size. */
+START_TEST(a_smaller_store_at_a_restart_is_filled_again_from_our_copies) {
+        struct manager m;
+        struct fd_store st;
+        struct fd_store_shortfall shortfall;
+        struct children c;
+        int peers[N_CONNECTIONS];
+        unsigned n_confirmed = 0;
+        char text[128];
+        int fd;
+
+        manager_open(&m, 1 << 20);
+        fd_store_init(&st, 10, 4242);
+        ck_assert_int_eq(fd_store_resume(&st, NULL, 0), 0);
+        add_young(&c, &st, peers);
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3000, &shortfall);
+        skip_stores(&m, N_CONNECTIONS);
+        expect_message(&m, "BARRIER=1", 1);
+        fd_store_confirm(&st, &m.notify, &c, 3100, count_confirmed, &n_confirmed);
+        ck_assert_uint_eq(n_confirmed, N_CONNECTIONS);
+        children_find(&c, 1000)->token = 0;     /* as if resumed */
+
+        fd_store_restart(&st, &c, N_CONNECTIONS);       /* never past it: as it was */
+        ck_assert_uint_eq(st.max, N_CONNECTIONS);
+        ck_assert_uint_eq(st.n_young, 0);
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        expect_no_message(&m);
+
+        fd_store_restart(&st, &c, 5);
+        ck_assert_uint_eq(st.max, 5);
+        ck_assert_uint_eq(st.n_young, N_CONNECTIONS - 1);
+        ck_assert_uint_eq(st.n_unconfirmed, 0);
+        ck_assert_int_eq(children_find(&c, 1000)->store_state, FD_STORE_CONFIRMED);
+        for (int i = 1; i < N_CONNECTIONS; i++) {
+                const struct child *child = children_find(&c, 1000 + i);
+                ck_assert_int_eq(child->store_state, FD_STORE_YOUNG);
+                ck_assert_int_ge(child->copy_fd, 0);
+        }
+        ck_assert_int_eq(fd_store_send_removals(&st, &m.notify), 0);
+        ck_assert_uint_eq(st.n_used, 1);
+        for (int i = 1; i < N_CONNECTIONS; i++) {
+                ck_assert_int_eq(read_message(&m, text, sizeof text, &fd), 0);
+                static const char removal[] = "FDSTOREREMOVE=1\nFDNAME=echod-conn-4242-";
+                ck_assert(strncmp(text, removal, strlen(removal)) == 0);
+        }
+        fd_store_flush(&st, &m.notify, &c, USEC_INFINITY, 3200, &shortfall);
+        ck_assert_uint_eq(st.n_used, 5);
+        ck_assert_uint_eq(shortfall.n_full, N_CONNECTIONS - 5);
+        ck_assert_int_eq(read_message(&m, text, sizeof text, &fd), 1);
+        close(fd);
+        ck_assert_str_eq(text, "FDSTORE=1\nFDPOLL=0\nFDNAME=echod-conn-4242-9");  /* new names */
+        skip_stores(&m, 3);
+        expect_message(&m, "BARRIER=1", 1);
+        expect_no_message(&m);
+
+        end_all(&c, &st, peers);
+        manager_close(&m);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("fdstore");
         TCase *tc = tcase_create("names");
@@ -573,6 +640,7 @@ int main(void) {
         tcase_add_test(tc, a_barrier_pid1_had_no_room_for_is_sent_again);
         tcase_add_test(tc, the_store_follows_how_children_end);
         tcase_add_test(tc, a_batch_name_leaves_with_its_last_connection);
+        tcase_add_test(tc, a_smaller_store_at_a_restart_is_filled_again_from_our_copies);
         suite_add_tcase(s, tc);
         return run_suite(s);
 }
