@@ -402,7 +402,7 @@ static int handle_record(struct acceptor *a, const struct control_record *record
                 begin_stop(a);
                 return 0;
         case CONTROL_PING:
-                emit_event(a, CONTROL_PONG, 0, 0);
+                emit_event(a, CONTROL_PONG, 0, record->count);
                 return 0;
         default:
                 safe_close(fd);

@@ -37,7 +37,9 @@ enum control_kind {
         CONTROL_STOP,           /* ask every child to finish; exit once none is left.
                                  * @count CONTROL_STOP_FINISH_ALL: no restart follows,
                                  * so none hands its connection over */
-        CONTROL_PING,           /* answer with CONTROL_PONG */
+        CONTROL_PING,           /* answer with CONTROL_PONG, with the same @count. Records are
+                                 * read and sent in order: the answer follows every record
+                                 * the acceptor sent before it read the question */
 
         /* the acceptor to echod */
         CONTROL_OPENED,         /* child @pid serves a connection from @peer; + fd with a

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -43,14 +44,28 @@ static int serve_one_connection(struct socket_set *sockets, int signal_fd,
 /* The fd store's size: $FDSTORE, which systemd 254 and later pass, and
  * echo.service writes for systemd 252 from what systemd itself enforces. 0,
  * no store, without it: a connection is kept for a restart only where the
- * store certainly has room for it. */
+ * store certainly has room for it. No more than the fd limit: systemd
+ * passes every stored connection back as an fd, and one past the limit
+ * fails the next start (status 202/FDS); a huge size would only cost memory. */
 static unsigned fd_store_size(const struct notify *n) {
+        struct rlimit limit;
+
         if (n->fd < 0)
                 return 0;
         int r = notify_fd_store_max_from_env();
         if (r == -EINVAL)
                 log_warning_errno(r, "$FDSTORE is not a number: no fd store");
-        return r < 0 ? 0 : (unsigned) r;
+        if (r == -ENOENT)
+                log_info("no fd store ($FDSTORE is not set): connections will not survive a "
+                         "restart");
+        if (r <= 0)
+                return 0;
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && (rlim_t) r > limit.rlim_cur) {
+                log_notice("the fd store's size ($FDSTORE=%d) is above the fd limit: storing "
+                           "at most %llu connections", r, (unsigned long long) limit.rlim_cur);
+                return (unsigned) limit.rlim_cur;
+        }
+        return (unsigned) r;
 }
 
 static int serve(const struct options *o) {

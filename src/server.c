@@ -19,6 +19,7 @@
 
 #include "fd-util.h"
 #include "log.h"
+#include "proc.h"
 #include "signals.h"
 #include "stop-info.h"
 
@@ -274,8 +275,13 @@ static void handle_record(struct server *s, const struct control_record *r, int 
                 return;
         case CONTROL_PONG:
                 s->pong_usec = now_usec();
-                s->ping_sent_usec = 0;
                 s->answered_since_watchdog = true;
+                if (r->count == s->ping_seq)
+                        s->ping_sent_usec = 0;
+                if (s->drain_ping != 0 && r->count == s->drain_ping) {
+                        s->drain_ping = 0;      /* every connection opened is known now */
+                        s->fd_store.next_flush_usec = s->pong_usec;
+                }
                 return;
         default:
                 log_event(s, r);
@@ -383,12 +389,41 @@ static void adopt_children(struct server *s) {
         } while (n_gone == CONTROL_BATCH_MAX);
 }
 
+/* A child of ours we have no record of: the acceptor forked it and died
+ * before it could tell us (see adopt_unknown_children()). */
+static void adopt_unknown(pid_t pid, void *userdata) {
+        struct server *s = userdata;
+        struct child child = { .pid = pid, .start_usec = now_usec(), .copy_fd = -1, .token = -1,
+                               .adopted = true, .store_state = FD_STORE_YOUNG };
+
+        if (pid == s->acceptor.pid || children_find(&s->children, pid))
+                return;
+        if (children_add(&s->children, &child) == 0) {
+                s->n_total++;
+                s->status_changed = true;
+        }
+}
+
+/* The acceptor may die between a fork and telling us of the child: that
+ * child is ours now, serving a connection we know nothing of but that it
+ * exists. It counts towards --max-connections (not per source: its client
+ * is unknown), is stopped with the rest, and is never stored (we have no
+ * copy). A resumed connection's child we do not know gives its connection
+ * back (echo.c). */
+static void adopt_unknown_children(struct server *s) {
+        int r = proc_children(s->pid, adopt_unknown, s);
+        if (r < 0)
+                log_warning_errno(r, "cannot look for children the acceptor left in /proc");
+}
+
 static void acceptor_exited(struct server *s, int status) {
         usec_t now = now_usec();
         bool quick = now - s->acceptor.started_usec < 10 * USEC_PER_SEC;
 
         acceptor_process_gone(&s->acceptor);
+        s->drain_ping = 0;
         adopt_children(s);
+        adopt_unknown_children(s);
         for (size_t i = 0; i < s->sockets.n_stored; i++)
                 s->sockets.stored[i].resuming = false;  /* sent again to the next one */
         s->n_resuming = 0;
@@ -443,7 +478,8 @@ static void check_acceptor_alive(struct server *s, usec_t now) {
                 return;
         }
         if (s->ping_sent_usec == 0 && silent >= ping_interval(s)) {
-                tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING }, -1);
+                tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING,
+                                                           .count = ++s->ping_seq }, -1);
                 s->ping_sent_usec = now;
         }
 }
@@ -567,7 +603,9 @@ static void signal_adopted(struct server *s, int signo) {
 static void signal_children_when_confirmed(struct server *s, usec_t now) {
         if (!s->stopping || s->children_signalled)
                 return;
-        if (!s->finish_all && !fd_store_settled(&s->fd_store) && now < s->confirm_deadline_usec)
+        bool drained = s->drain_ping == 0 || s->acceptor.pid == 0;
+        if (!s->finish_all && (!drained || !fd_store_settled(&s->fd_store)) &&
+            now < s->confirm_deadline_usec)
                 return;
         if (!s->finish_all)
                 unstore_unconfirmed(s);
@@ -623,8 +661,17 @@ static void begin_stop(struct server *s) {
         s->acceptor_restart_usec = USEC_INFINITY;
         tell_acceptor(s, (struct control_record) { .kind = CONTROL_STOP_ACCEPTING }, -1);
         sockets_close_listening(&s->sockets);
-        if (!s->finish_all)
+        if (!s->finish_all) {
                 store_young(s, now);
+                /* Connections accepted before the acceptor stopped, whose news
+                 * is still on its way, are stored once it has come. */
+                if (s->acceptor.pid != 0) {
+                        s->drain_ping = ++s->ping_seq;
+                        tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING,
+                                                                   .count = s->drain_ping },
+                                      -1);
+                }
+        }
         s->stop_deadline_usec = now + timeout + STOP_BACKSTOP_USEC;
         s->confirm_deadline_usec = now + (timeout / 2 < STOP_CONFIRM_MAX_USEC
                                                   ? timeout / 2 : STOP_CONFIRM_MAX_USEC);

@@ -37,6 +37,11 @@ struct server {
         struct acceptor_process acceptor;
         usec_t acceptor_restart_usec;   /* when to start one again; USEC_INFINITY: none due */
         usec_t ping_sent_usec;          /* the last CONTROL_PING; 0: none unanswered */
+        unsigned ping_seq;              /* the @count of the last CONTROL_PING */
+        /* At a restart: the ping sent after CONTROL_STOP_ACCEPTING, whose
+         * answer follows the news of every connection accepted before it;
+         * 0: none awaited. */
+        unsigned drain_ping;
         usec_t pong_usec;               /* the last CONTROL_PONG, or the acceptor's start */
         usec_t resume_after_usec;       /* after the acceptor could not serve one */
         size_t next_resume;             /* the first stored connection maybe not served yet */

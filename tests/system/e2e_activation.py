@@ -27,6 +27,20 @@ def check_first_echo(c):
     check(text is True, "StatusText: 0 active, 1 total connections", f"got {text!r}")
 
 
+def check_process_tree(c, connections):
+    """systemctl status shows each process for what it is: echod itself, its
+    acceptor, and one echod-conn per connection."""
+    status = c.run("systemctl", "status", "--no-pager", "--lines=0", "echo.service",
+                   check_status=False).stdout
+    tree = status[status.find("CGroup:"):].splitlines()
+    log("\n".join(tree))
+    programs = [m.group(1) for line in tree[1:] if (m := re.search(r"─\s*\d+ (\S+)", line))]
+    named = [programs.count(name) for name in ("/usr/sbin/echod", "echod-acceptor", "echod-conn")]
+    check(named[0] == 1 and named[1] == 1 and named[2] == connections,
+          f"systemctl status: /usr/sbin/echod, echod-acceptor and {connections} echod-conn",
+          "\n".join(tree))
+
+
 def check_status_counts(c):
     socks = [connect() for _ in range(3)]
     try:
@@ -39,6 +53,7 @@ def check_status_counts(c):
         children = children_of(c, main_pid)
         check(len(children) == 3, "one process per open connection (echod-conn, forked by "
               "the acceptor)", str(children))
+        check_process_tree(c, 3)
     finally:
         for s in socks:
             s.close()
