@@ -355,6 +355,23 @@ static int start_acceptor(struct server *s) {
         return 0;
 }
 
+/* Without a subreaper, the acceptor's children went to PID 1 when it died:
+ * they go on, we lose count of them. Their connections stay in the store
+ * as they are (the next instance finds out which have ended). */
+static void lose_children(struct server *s) {
+        struct child child;
+        size_t cursor = 0;
+        const struct child *next;
+
+        while ((next = children_next(&s->children, &cursor))) {
+                pid_t pid = next->pid;
+                (void) children_forget(&s->children, pid, &child);
+                fd_store_child_ended(&s->fd_store, &child, true);
+                cursor = 0;     /* the map changed */
+        }
+        s->status_changed = true;
+}
+
 /* The acceptor died, by itself or by our hand: its children are ours now
  * (we are the children's subreaper). A connection whose child it reaped
  * and never told us about has ended. A resumed connection it had not told
@@ -366,6 +383,10 @@ static void adopt_children(struct server *s) {
         pid_t gone[CONTROL_BATCH_MAX];
         size_t n_gone;
 
+        if (!s->subreaper) {
+                lose_children(s);
+                return;
+        }
         do {
                 n_gone = 0;
                 while (n_gone < CONTROL_BATCH_MAX && (child = children_next(&s->children, &cursor))) {
@@ -411,6 +432,8 @@ static void adopt_unknown(pid_t pid, void *userdata) {
  * copy). A resumed connection's child we do not know gives its connection
  * back (echo.c). */
 static void adopt_unknown_children(struct server *s) {
+        if (!s->subreaper)
+                return;
         int r = proc_children(s->pid, adopt_unknown, s);
         if (r < 0)
                 log_warning_errno(r, "cannot look for children the acceptor left in /proc");
@@ -915,8 +938,11 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 return log_error_errno(r, "cannot open the acceptor program %s", acceptor_path);
         /* The children the acceptor leaves when it dies come to us, not to
          * PID 1: we know their connections, and stop them when we stop. */
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-                return log_error_errno(-errno, "cannot become a subreaper");
+        s->subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+        if (!s->subreaper)
+                log_warning_errno(-errno, "cannot become the reaper of the acceptor's children: "
+                                  "should the acceptor die, its connections go on without "
+                                  "echod's count");
         /* Connections resumed from the fd store come on top of the cap. */
         r = children_init(&s->children, o->max_connections + s->sockets.n_stored);
         if (r < 0)

@@ -74,6 +74,9 @@ struct server {
         bool ready_sent;
         bool answered_since_watchdog;   /* the acceptor answered since the last WATCHDOG=1 */
         bool status_changed;
+        /* We reap what the acceptor leaves when it dies (PR_SET_CHILD_SUBREAPER:
+         * Linux has it since 3.4; an emulator, qemu-user, may not). */
+        bool subreaper;
         bool stopping;
         /* A stop that is no restart (see stop-info.h): no connection is
          * handed over, every child finishes its own. */

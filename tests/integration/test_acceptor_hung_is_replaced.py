@@ -15,6 +15,7 @@ WATCHDOG_USEC = 2_000_000       # echod pings every second
 
 def hung_acceptor_is_replaced():
         with Daemon(['--listen', '127.0.0.1:{port}'], watchdog_usec=WATCHDOG_USEC) as daemon:
+                daemon.skip_without_subreaper()
                 live = daemon.connect(timeout=bound(5))
                 expect_echo(live, b'before')
                 first = daemon.acceptor()

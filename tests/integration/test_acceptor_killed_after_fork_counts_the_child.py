@@ -17,6 +17,7 @@ def an_unannounced_child_is_counted():
         env = {'LD_PRELOAD': preload(ACCEPTOR_DIES_AFTER_FORK),
                'ECHOD_TEST_DIE_MARKER': '{tmp}/acceptor-died'}
         with Daemon(['--listen', '127.0.0.1:{port}'], env=env) as daemon:
+                daemon.skip_without_subreaper()
                 first = daemon.connect(timeout=bound(5))
                 expect_echo(first, b'served by a child echod never heard of')
                 expect(wait_until(lambda: daemon.log_lines('acceptor was killed'), bound(5)),

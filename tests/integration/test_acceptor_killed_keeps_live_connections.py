@@ -20,6 +20,7 @@ N = 4
 def live_connections_survive_an_acceptor_crash():
         with Daemon(['--listen', '127.0.0.1:{port}', '--max-connections-per-source', '1'],
                     fd_store=16) as daemon:
+                daemon.skip_without_subreaper()
                 old = [connect(daemon.address, bound(5), f'127.0.0.{i + 1}') for i in range(N)]
                 for i, sock in enumerate(old):
                         expect_echo(sock, b'before %d;' % i)

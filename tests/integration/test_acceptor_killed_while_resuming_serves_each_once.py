@@ -36,6 +36,7 @@ def each_resumed_connection_is_served_once():
                'ECHOD_TEST_DIE_MARKER': '{tmp}/acceptor-died'}
         with Daemon(passed=[('echo.socket', listener)] + stored, fd_store=64,
                     env=env) as daemon:
+                daemon.skip_without_subreaper()
                 expect(wait_until(lambda: daemon.log_lines('acceptor was killed'), bound(5)),
                        'the acceptor did not die after its first fork')
                 expect(wait_until(lambda: len(daemon.live_children()) == N, bound(5)),

@@ -54,7 +54,7 @@ def alive(pid):
         try:
                 with open(f'/proc/{pid}/stat') as f:
                         return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):       # gone while we read
                 return False
 
 
