@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The package built as a Debian buildd builds it: `dpkg-buildpackage -b`
+with its build-time tests on (dh_auto_test runs the unit and integration
+suites), in a root of Debian $ECHOD_RELEASE for $ECHOD_ARCH, with that
+release's toolchain. A foreign architecture's root runs under qemu-user
+(binfmt_misc and qemu-user-static): every program of the build, the tests
+and the daemon they start is emulated, on the host's kernel. A test that
+relies on a kernel behaviour qemu-user does not emulate must say so and
+skip by name (the VMs test that behaviour on a real kernel of the
+architecture); this runner lists the skips with their reasons.
+
+The root is debian-root's (RELEASE, or RELEASE-ARCH for a foreign one); the
+build log is kept as build-RELEASE-ARCH.log in $ECHOD_BUILD_DIR.
+
+Usage: ECHOD_RELEASE=sid ECHOD_ARCH=arm64 build.py SOURCE_DIR
+Exit status: 0 pass, 1 fail, 77 skip (not root, or this machine cannot run
+the architecture: the reason is printed).
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from e2e_lib import TESTS_DIR, log, require, run, unwind_on_signals
+from e2e_packaging import tracked_files, tree_hash
+
+BUILD_TIMEOUT = 3600    # seconds: riscv64 and s390x under qemu-user are the slowest
+HOST_ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                           text=True).stdout.strip()
+
+# binfmt_misc entries that qemu-user-static does not install: on an amd64
+# host it leaves i386 to the kernel, which runs no 32-bit x86 code when its
+# IA-32 emulation is off. The magic and mask are qemu's (scripts/qemu-binfmt-conf.sh).
+EXTRA_BINFMT = {
+    "i386": ("qemu-i386", "/usr/bin/qemu-i386-static",
+             r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00",
+             r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"),
+}
+
+
+def runs_here(arch):
+    return subprocess.run(["arch-test", arch], capture_output=True).returncode == 0
+
+
+def how_it_runs(arch):
+    """Makes sure this machine can run @arch's programs; returns how ("native"
+    or "qemu-user"), or raises ValueError with the reason it cannot."""
+    if arch == HOST_ARCH:
+        return "native"
+    if not shutil.which("arch-test"):
+        raise ValueError("no arch-test (apt-get install arch-test)")
+    binfmt = "/proc/sys/fs/binfmt_misc"
+    if not os.path.exists(f"{binfmt}/register"):
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", binfmt])
+    extra = EXTRA_BINFMT.get(arch)
+    if extra and not os.path.exists(f"{binfmt}/{extra[0]}"):
+        if runs_here(arch):
+            return "native"     # the kernel's IA-32 emulation is on
+        name, interpreter, magic, mask = extra
+        if not os.path.exists(interpreter):
+            raise ValueError(f"the kernel runs no {arch} code and there is no {interpreter} "
+                             "(apt-get install qemu-user-static)")
+        # F: the interpreter is opened now, so that it works inside the root.
+        with open(f"{binfmt}/register", "w") as f:
+            f.write(f":{name}:M::{magic}:{mask}:{interpreter}:F")
+    if not runs_here(arch):
+        raise ValueError(f"this machine cannot run {arch} code: no binfmt_misc handler "
+                         "(apt-get install qemu-user-static binfmt-support)")
+    return "qemu-user"
+
+
+def prepare_root(release, arch):
+    made = run([os.path.join(TESTS_DIR, "debian-root"), release, arch], timeout=3600)
+    if made.stderr:
+        log(made.stderr.rstrip())
+    return made.stdout.strip()
+
+
+def build(root, source_dir, scratch, logfile, nocheck=False):
+    """dpkg-buildpackage -b in a copy of the tracked files, tests on unless
+    @nocheck; its output to @logfile. Returns (exit status, seconds)."""
+    copy = os.path.join(scratch, "echod")
+    for name in tracked_files(source_dir) or []:
+        os.makedirs(os.path.dirname(os.path.join(copy, name)), exist_ok=True)
+        shutil.copy2(os.path.join(source_dir, name), os.path.join(copy, name))
+    env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2" + (" nocheck" if nocheck else ""),
+               LC_ALL="C.UTF-8")
+    env.pop("MAKEFLAGS", None)
+    started = time.monotonic()
+    with open(logfile, "w") as out:
+        done = subprocess.run(
+            ["nice", "-n", "10", os.path.join(TESTS_DIR, "in-root"), root,
+             "--bind", f"{scratch}:{scratch}", "--",
+             "sh", "-c", 'cd "$1" && exec dpkg-buildpackage -us -uc -b', "sh", copy],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+            timeout=BUILD_TIMEOUT)
+    return done.returncode, time.monotonic() - started
+
+
+def kept_package(release, arch, source_dir):
+    """Where the package built from this tree for @release and @arch is kept
+    for the other tests of this run (the VM of that architecture), when
+    $ECHOD_BUILD_DIR is set (meson test sets it)."""
+    cache = os.environ.get("ECHOD_BUILD_DIR")
+    return cache and os.path.join(cache, "system-packages",
+                                  f"{release}-{arch}-{tree_hash(source_dir)}", "echod.deb")
+
+
+def keep_package(deb, release, arch, source_dir):
+    kept = kept_package(release, arch, source_dir)
+    if kept:
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.copy(deb, kept)
+
+
+def package(release, arch, source_dir, scratch):
+    """The package for @arch, built from @source_dir on @release: the one a
+    build of this run kept, or built now, tests off (build-RELEASE-ARCH runs
+    them)."""
+    kept = kept_package(release, arch, source_dir)
+    if kept and os.path.exists(kept):
+        log(f"package built for {release} {arch} from this tree: {kept}")
+        return kept
+    root = prepare_root(release, arch)
+    where = tempfile.mkdtemp(prefix="build.", dir=scratch)
+    logfile = os.path.join(where, "build.log")
+    log(f"building the package on {release} {arch} ({how_it_runs(arch)}, nocheck)...")
+    status, took = build(root, source_dir, where, logfile, nocheck=True)
+    debs = glob.glob(os.path.join(where, "echod_*.deb"))
+    if status != 0 or len(debs) != 1:
+        with open(logfile, errors="replace") as f:
+            raise AssertionError(f"dpkg-buildpackage on {release} {arch}: exit status "
+                                 f"{status}, made {debs}\n" + f.read()[-6000:])
+    log(f"built in {took:.0f} s")
+    keep_package(debs[0], release, arch, source_dir)
+    return debs[0]
+
+
+def test_report(text):
+    """meson's summary of dh_auto_test, and each skipped test with its
+    reason (what the test printed after SKIP)."""
+    summary = re.findall(r"^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout):\s+(\d+)",
+                         text, re.MULTILINE)
+    skipped = re.findall(r"^\s*\d+/\d+\s+(?:\S+:\S+ / )?(\S+)\s+SKIP\b", text, re.MULTILINE)
+    return dict((k, int(v)) for k, v in summary), skipped
+
+
+def main(argv):
+    source_dir = os.path.abspath(argv[1] if len(argv) > 1 else
+                                 os.path.join(os.path.dirname(__file__), "..", ".."))
+    release = os.environ.get("ECHOD_RELEASE", "sid")
+    arch = os.environ.get("ECHOD_ARCH", HOST_ARCH)
+    if os.geteuid() != 0:
+        log("SKIP: needs root (mmdebstrap, mount namespaces)")
+        return 77
+    try:
+        how = how_it_runs(arch)
+    except ValueError as e:
+        log(f"SKIP: {arch}: {e}")
+        return 77
+
+    unwind_on_signals()
+    started = time.monotonic()
+    scratch = tempfile.mkdtemp(prefix=f"echod-build-{arch}.")
+    kept = os.environ.get("ECHOD_BUILD_DIR") or scratch
+    logfile = os.path.join(kept, f"build-{release}-{arch}.log")
+    try:
+        root = prepare_root(release, arch)
+        log(f"dpkg-buildpackage -b, tests on, on Debian {release} {arch} ({how}): log in {logfile}")
+        status, took = build(root, source_dir, scratch, logfile)
+        with open(logfile, errors="replace") as f:
+            text = f.read()
+        counts, skipped = test_report(text)
+        log(f"dpkg-buildpackage exit status {status} after {took:.0f} s; dh_auto_test: "
+            + (", ".join(f"{k} {v}" for k, v in counts.items()) or "no meson summary"))
+        for name in skipped:
+            lines = [x.strip() for x in text.splitlines() if "SKIP" in x and name in x]
+            log(f"  skipped: {name}: " + "; ".join(lines[:2]))
+        if status != 0:
+            log(text[-12000:])
+        require(status == 0, f"dpkg-buildpackage -b with tests on, Debian {release} {arch}")
+        require(counts.get("Ok", 0) > 0 and not counts.get("Fail") and not counts.get("Timeout"),
+                f"dh_auto_test ran the suites and none failed: {counts}")
+        debs = glob.glob(os.path.join(scratch, "echod_*.deb"))
+        require(len(debs) == 1, f"one echod .deb: {[os.path.basename(d) for d in debs]}")
+        built_for = run(["dpkg-deb", "-f", debs[0], "Architecture"]).stdout.strip()
+        require(built_for == arch, f"{os.path.basename(debs[0])} is for {built_for}")
+        keep_package(debs[0], release, arch, source_dir)
+    except AssertionError as e:
+        log(f"not ok - {e}")
+        return 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log(f"pass: the package builds with its tests on Debian {release} {arch} ({how}) in "
+        f"{time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
