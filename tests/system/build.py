@@ -141,13 +141,31 @@ def package(release, arch, source_dir, scratch):
     return debs[0]
 
 
+# A test's line in meson test's output: "12/55 echod:integration / NAME  OK"
+# (meson 1.0, Debian 12) or "12/55 integration - echod:NAME  OK" (1.12).
+TEST_LINE = r"^\s*\d+/\d+ (?:\S+ / |\S+ - \S+:)(\S+)"
+
+
 def test_report(text):
     """meson's summary of dh_auto_test, and each skipped test with its
     reason (what the test printed after SKIP)."""
     summary = re.findall(r"^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout):\s+(\d+)",
                          text, re.MULTILINE)
-    skipped = re.findall(r"^\s*\d+/\d+\s+(?:\S+:\S+ / )?(\S+)\s+SKIP\b", text, re.MULTILINE)
+    skipped = re.findall(rf"{TEST_LINE}\s+SKIP\b", text, re.MULTILINE)
     return dict((k, int(v)) for k, v in summary), skipped
+
+
+def failure_report(text):
+    """What a failed build says: the logs of the tests that failed (meson's
+    --print-errorlogs blocks), or the end of the log."""
+    failed = re.findall(rf"{TEST_LINE}\s+(?:FAIL|TIMEOUT)", text, re.MULTILINE)
+    blocks = []
+    for name in dict.fromkeys(failed):
+        m = re.search(rf"^test:[^\n]*[ :]{re.escape(name)}\n.*?(?=^={{20,}})", text,
+                      re.MULTILINE | re.DOTALL)
+        if m:
+            blocks.append(m.group(0)[-4000:])
+    return "\n".join(blocks + ["--- the end of the build log:", text[-3000:]])
 
 
 def main(argv):
@@ -182,7 +200,7 @@ def main(argv):
             lines = [x.strip() for x in text.splitlines() if "SKIP" in x and name in x]
             log(f"  skipped: {name}: " + "; ".join(lines[:2]))
         if status != 0:
-            log(text[-12000:])
+            log(failure_report(text))
         require(status == 0, f"dpkg-buildpackage -b with tests on, Debian {release} {arch}")
         require(counts.get("Ok", 0) > 0 and not counts.get("Fail") and not counts.get("Timeout"),
                 f"dh_auto_test ran the suites and none failed: {counts}")
