@@ -149,6 +149,23 @@ def keep_package(deb, release, arch, source_dir):
         shutil.copy(deb, kept)
 
 
+def keep_tree(copy, release, arch, source_dir):
+    """A foreign architecture's build tree, tests built, for vm-build-tests
+    to run them again in a VM of that architecture: tree.tar.gz beside the
+    kept package, paths from / (meson's commands are absolute)."""
+    kept = kept_package(release, arch, source_dir)
+    if kept and arch != HOST_ARCH:
+        run(["tar", "-C", "/", "--exclude=./debian/echod", "--exclude=*.deb", "-czf",
+             os.path.join(os.path.dirname(kept), "tree.tar.gz"), os.path.relpath(copy, "/")],
+            timeout=300)
+
+
+def kept_tree(release, arch, source_dir):
+    kept = kept_package(release, arch, source_dir)
+    tree = kept and os.path.join(os.path.dirname(kept), "tree.tar.gz")
+    return tree if tree and os.path.exists(tree) else None
+
+
 def package(release, arch, source_dir, scratch):
     """The package for @arch, built from @source_dir on @release: the one a
     build of this run kept, or built now, tests off (build-RELEASE-ARCH runs
@@ -186,6 +203,17 @@ def test_report(text):
     return dict((k, int(v)) for k, v in summary), skipped
 
 
+def skip_reason(text, name):
+    """What a skipped test said (meson test --verbose prints its output
+    right after its result line)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(rf"{TEST_LINE}\s+SKIP\b", line) and re.search(rf"[ :]{re.escape(name)}\s", line):
+            said = [x.strip() for x in lines[i + 1:i + 12] if re.match(r"^\s*SKIP\b", x)]
+            return said[0] if said else "(no reason printed)"
+    return "(not found in the log)"
+
+
 def failure_report(text):
     """What a failed build says: the logs of the tests that failed (meson's
     --print-errorlogs blocks), or the end of the log."""
@@ -217,6 +245,7 @@ def main(argv):
     started = time.monotonic()
     scratch = tempfile.mkdtemp(prefix=f"echod-build-{arch}.")
     kept = os.environ.get("ECHOD_BUILD_DIR") or scratch
+    os.makedirs(kept, exist_ok=True)
     logfile = os.path.join(kept, f"build-{release}-{arch}.log")
     try:
         try:
@@ -235,8 +264,7 @@ def main(argv):
         log(f"dpkg-buildpackage exit status {status} after {took:.0f} s; dh_auto_test: "
             + (", ".join(f"{k} {v}" for k, v in counts.items()) or "no meson summary"))
         for name in skipped:
-            lines = [x.strip() for x in text.splitlines() if "SKIP" in x and name in x]
-            log(f"  skipped: {name}: " + "; ".join(lines[:2]))
+            log(f"  skipped: {name}: {skip_reason(text, name)}")
         if status != 0:
             log(failure_report(text))
         require(status == 0, f"dpkg-buildpackage -b with tests on, Debian {release} {arch}")
@@ -247,6 +275,7 @@ def main(argv):
         built_for = run(["dpkg-deb", "-f", debs[0], "Architecture"]).stdout.strip()
         require(built_for == arch, f"{os.path.basename(debs[0])} is for {built_for}")
         keep_package(debs[0], release, arch, source_dir)
+        keep_tree(os.path.join(scratch, "echod"), release, arch, source_dir)
     except AssertionError as e:
         log(f"not ok - {e}")
         return 1

@@ -97,16 +97,23 @@ WantedBy=multi-user.target
 """
 
 
-def run_script(results_device, e2e_modules):
+def run_script(results_device, e2e_modules, build_tests):
     """What the VM runs, its output to @results_device (waited for: a virtio
     console's module may still be loading): facts about it first (kernel,
     systemd, cgroup hierarchy), then the DEP-8 tests as autopkgtest runs
     them (dep8-run: autopkgtest itself spends a minute per test preparing
     the testbed under TCG), then the results, between markers; then, with
-    @e2e_modules, their end-to-end checks (vm-e2e-run)."""
+    @e2e_modules, their end-to-end checks (vm-e2e-run); with @build_tests,
+    the build-time tests of a foreign architecture's build tree, again, on
+    this architecture's kernel (vm-build-tests)."""
     e2e = "" if not e2e_modules else f"""
 echo "--- e2e"
 python3 /srv/echod-vm/system/vm-e2e-run /srv/echod-vm/src /srv/echod-vm/echod.deb {' '.join(e2e_modules)}
+"""
+    if build_tests:
+        e2e += """
+echo "--- build-tests"
+python3 /srv/echod-vm/system/vm-build-tests /srv/echod-vm/tree.tar.gz
 """
     return f"""#!/bin/sh
 i=0
@@ -174,22 +181,25 @@ def vm_image(release, scratch):
     return image
 
 
-def payload_image(scratch, deb, source_dir, machine, e2e_modules):
+def payload_image(scratch, deb, source_dir, machine, e2e_modules, tree):
     """The second disk: this run's package, source tree and script, and the
-    system suite's files for the end-to-end checks."""
+    system suite's files for the end-to-end checks; with @tree, the build
+    tree whose tests vm-build-tests runs."""
     payload = os.path.join(scratch, "payload")
     os.makedirs(payload)
     shutil.copy(deb, os.path.join(payload, "echod.deb"))
     shutil.copy(os.path.join(TESTS_DIR, "dep8-run"), os.path.join(payload, "dep8-run"))
     copy_source(source_dir, os.path.join(payload, "src"))
-    if e2e_modules:
+    if e2e_modules or tree:
         shutil.copytree(TESTS_DIR, os.path.join(payload, "system"),
                         ignore=shutil.ignore_patterns("__pycache__"))
+    if tree:
+        shutil.copy(tree, os.path.join(payload, "tree.tar.gz"))
     with open(os.path.join(payload, "run"), "w") as f:
-        f.write(run_script(machine["results_device"], e2e_modules))
+        f.write(run_script(machine["results_device"], e2e_modules, bool(tree)))
     os.chmod(os.path.join(payload, "run"), 0o755)
     image = os.path.join(scratch, "payload.img")
-    run(["truncate", "-s", "64M", image])
+    run(["truncate", "-s", "256M", image])
     run(["mkfs.ext4", "-q", "-F", "-d", payload, image])
     return image
 
@@ -277,8 +287,10 @@ def main(argv):
     release.arch = arch
     try:
         deb = prepare(release, arch, source_dir, scratch)
+        tree = build.kept_tree(release.name, arch, source_dir) \
+            if arch != build.HOST_ARCH else None
         image = vm_image(release, scratch)
-        payload = payload_image(scratch, deb, source_dir, machine, e2e_modules)
+        payload = payload_image(scratch, deb, source_dir, machine, e2e_modules, tree)
         console = boot(release, machine, image, payload, os.path.join(scratch, "console.log"),
                        os.path.join(scratch, "results.log"),
                        E2E_TIMEOUT if e2e_modules else BOOT_TIMEOUT)
@@ -294,8 +306,17 @@ def main(argv):
         log(ran[-12000:])
         summary = autopkgtest_summary(results.group(1))
         check_results(summary, expected_results(source_dir), {})
+        if tree:
+            ran = console[console.find("--- build-tests"):]
+            log(ran[-12000:])
+            counts = re.search(r"^ECHOD-BUILD-TESTS-RESULT (\d+) (\d+) (\d+)", ran, re.MULTILINE)
+            require(counts and counts.group(1) == "0",
+                    f"the build-time tests of the {arch} build tree on a real {arch} kernel: "
+                    + (f"{counts.group(1)} failed, {counts.group(2)} skipped, "
+                       f"{counts.group(3)} passed" if counts else "no result"))
         if e2e_modules:
-            e2e = console[console.find("--- e2e"):]
+            e2e = console[console.find("--- e2e"):console.find("--- build-tests")
+                          if tree else len(console)]
             log(e2e[-20000:])
             failed = re.search(rf"^{E2E_RESULT} (\d+)", e2e, re.MULTILINE)
             require(failed and failed.group(1) == "0",
@@ -306,7 +327,8 @@ def main(argv):
         return 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    log(f"pass: DEP-8 tests{' and ' + ' '.join(e2e_modules) if e2e_modules else ''} on Debian "
+    log(f"pass: DEP-8 tests{' and ' + ' '.join(e2e_modules) if e2e_modules else ''}"
+        f"{' and the build-time tests' if tree else ''} on Debian "
         f"{release.name} {arch} (qemu VM, cgroup v2) in {time.monotonic() - started:.0f} s")
     return 0
 
