@@ -41,7 +41,7 @@ import time
 
 import build
 from dep8 import autopkgtest_summary, check_results, copy_source, expected_results
-from e2e_lib import TESTS_DIR, log, release_under_test, require, run, unwind_on_signals
+from e2e_lib import TESTS_DIR, check, log, release_under_test, require, run, unwind_on_signals
 from e2e_packaging import packages
 
 DISK_SIZE = "3G"
@@ -235,7 +235,10 @@ def boot(release, machine, image, payload, console, results, timeout):
         text = f.read().replace("\r", "")
     kept = os.environ.get("ECHOD_BUILD_DIR")
     if kept:        # for a look after the run: the scratch dir goes
-        shutil.copy(console, os.path.join(kept, f"vm-{release.name}-{release.arch}-console.log"))
+        name = f"vm-{release.name}-{release.arch}"
+        shutil.copy(console, os.path.join(kept, f"{name}-console.log"))
+        with open(os.path.join(kept, f"{name}-results.log"), "w") as f:
+            f.write(text)
     if not text:
         with open(console, errors="replace") as f:
             log("nothing from the VM's test runner; its console:\n" + f.read()[-6000:])
@@ -305,23 +308,32 @@ def main(argv):
         ran = console[facts.end():results.start()]
         log(ran[-12000:])
         summary = autopkgtest_summary(results.group(1))
-        check_results(summary, expected_results(source_dir), {})
+        # Every part's results, then the verdict: one failing part does not
+        # hide the others'.
+        failed = []
+        try:
+            check_results(summary, expected_results(source_dir), {})
+        except AssertionError as e:
+            failed.append(f"DEP-8: {e}")
+        if e2e_modules:
+            end = console.find("--- build-tests") if tree else -1
+            e2e = console[console.find("--- e2e"):end if end >= 0 else len(console)]
+            log(e2e[-20000:])
+            count = re.search(rf"^{E2E_RESULT} (\d+)", e2e, re.MULTILINE)
+            if not check(count and count.group(1) == "0",
+                         f"end-to-end checks of {' '.join(e2e_modules)} in the VM: "
+                         f"{count.group(1) + ' failed' if count else 'no result'}"):
+                failed.append("end-to-end checks")
         if tree:
             ran = console[console.find("--- build-tests"):]
             log(ran[-12000:])
             counts = re.search(r"^ECHOD-BUILD-TESTS-RESULT (\d+) (\d+) (\d+)", ran, re.MULTILINE)
-            require(counts and counts.group(1) == "0",
-                    f"the build-time tests of the {arch} build tree on a real {arch} kernel: "
-                    + (f"{counts.group(1)} failed, {counts.group(2)} skipped, "
-                       f"{counts.group(3)} passed" if counts else "no result"))
-        if e2e_modules:
-            e2e = console[console.find("--- e2e"):console.find("--- build-tests")
-                          if tree else len(console)]
-            log(e2e[-20000:])
-            failed = re.search(rf"^{E2E_RESULT} (\d+)", e2e, re.MULTILINE)
-            require(failed and failed.group(1) == "0",
-                    f"end-to-end checks of {' '.join(e2e_modules)} in the VM: "
-                    f"{failed.group(1) + ' failed' if failed else 'no result'}")
+            if not check(counts and counts.group(1) == "0",
+                         f"the build-time tests of the {arch} build tree on a real {arch} "
+                         "kernel: " + (f"{counts.group(1)} failed, {counts.group(2)} skipped, "
+                                       f"{counts.group(3)} passed" if counts else "no result")):
+                failed.append("build-time tests")
+        require(not failed, "all parts pass", "; ".join(failed))
     except AssertionError as e:
         log(f"not ok - {e}")
         return 1
