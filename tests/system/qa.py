@@ -10,7 +10,7 @@ the tools of Debian $ECHOD_RELEASE (its cached root, debian-root):
   reached every compile and link (dh_auto_build runs ninja -v). PIE is
   gcc's default on every release architecture, so dpkg passes no -fPIE or
   -pie and blhc --pie (--all) would flag every link: readelf checks the
-  installed binary instead (a PIE, BIND_NOW, RELRO, no executable stack);
+  package's programs instead (PIE, BIND_NOW, RELRO, no executable stack);
 - reprotest: the package built twice with its usual variations (build path,
   time, environment, locale, time zone, umask, number of CPUs, kernel
   version, ASLR, home, PATH, host and domain name) must be identical;
@@ -162,16 +162,21 @@ def check_blhc(root, scratch, release):
     deb = glob.glob(os.path.join(scratch, "build", "echod_*.deb"))[0]
     unpacked = os.path.join(scratch, "unpacked")
     run(["dpkg-deb", "-x", deb, unpacked])
-    binary = os.path.join(unpacked, "usr", "sbin", "echod")
-    header = run(["readelf", "-h", binary]).stdout
-    dynamic = run(["readelf", "-d", binary]).stdout
-    segments = run(["readelf", "-lW", binary]).stdout
-    stack = re.search(r"GNU_STACK.* (\S+) +0x\S+$", segments, re.MULTILINE)
-    check(re.search(r"Type:\s+DYN\b", header),
-          "/usr/sbin/echod is a position-independent executable", header)
-    check(re.search(r"\(FLAGS\).*\bBIND_NOW\b|\(FLAGS_1\).*\bNOW\b", dynamic) and
-          "GNU_RELRO" in segments and stack and "E" not in stack.group(1),
-          "/usr/sbin/echod: BIND_NOW, RELRO, no executable stack", dynamic + segments)
+    programs = [path for path in glob.glob(os.path.join(unpacked, "usr", "*bin", "*")) +
+                glob.glob(os.path.join(unpacked, "usr", "libexec", "**", "*"), recursive=True)
+                if os.path.isfile(path) and open(path, "rb").read(4) == b"\x7fELF"]
+    require(programs, "the package ships programs", str(programs))
+    for binary in programs:
+        name = "/" + os.path.relpath(binary, unpacked)
+        header = run(["readelf", "-h", binary]).stdout
+        dynamic = run(["readelf", "-d", binary]).stdout
+        segments = run(["readelf", "-lW", binary]).stdout
+        stack = re.search(r"GNU_STACK.* (\S+) +0x\S+$", segments, re.MULTILINE)
+        check(re.search(r"Type:\s+DYN\b", header),
+              f"{name} is a position-independent executable", header)
+        check(re.search(r"\(FLAGS\).*\bBIND_NOW\b|\(FLAGS_1\).*\bNOW\b", dynamic) and
+              "GNU_RELRO" in segments and stack and "E" not in stack.group(1),
+              f"{name}: BIND_NOW, RELRO, no executable stack", dynamic + segments)
 
 
 def check_reprotest(root, source_dir, scratch, release):
