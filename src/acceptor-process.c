@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -54,34 +55,71 @@ void acceptor_process_close(struct acceptor_process *ap) {
         ap->lifeline[1] = safe_close(ap->lifeline[1]);
 }
 
-/* In the child: the control socket becomes fd 3, the only fd the program
- * inherits (everything else of echod's is close-on-exec). */
-static _Noreturn void exec_acceptor(int program_fd, int control_fd) {
+/* @fd, moved above @above (close-on-exec) if it is not there already.
+ * Returns the fd, or -errno; @fd is closed on failure. */
+static int move_above(int fd, int above) {
+        if (fd > above)
+                return fd;
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, above + 1);
+        int r = moved < 0 ? -errno : moved;
+        safe_close(fd);
+        return r;
+}
+
+/* In the child: the control socket becomes fd 3, the only fd of echod's the
+ * program inherits (everything else is close-on-exec). Should the exec
+ * fail, its errno goes to @status_fd, above fd 3 so that the dup2() cannot
+ * take its place, and close-on-exec so that a successful exec closes it. */
+static _Noreturn void exec_acceptor(int program_fd, int control_fd, int status_fd) {
         static char *const argv[] = { (char *) "echod-acceptor", NULL };
         extern char **environ;
 
-        if (control_fd == CONTROL_FD ? fcntl(CONTROL_FD, F_SETFD, 0) < 0
-                                     : dup2(control_fd, CONTROL_FD) < 0)
-                _exit(127);
-        (void) execveat(program_fd, "", argv, environ, AT_EMPTY_PATH);
+        if (control_fd == CONTROL_FD ? fcntl(CONTROL_FD, F_SETFD, 0) == 0
+                                     : dup2(control_fd, CONTROL_FD) == CONTROL_FD)
+                (void) execveat(program_fd, "", argv, environ, AT_EMPTY_PATH);
+        int error = errno;
+        ssize_t n = write(status_fd, &error, sizeof error);
+        (void) n;
         _exit(127);
 }
 
+/* The exec's outcome, from the status pipe: end of file once the program
+ * runs, or the errno of the exec that failed (the child is reaped). */
+static int wait_for_exec(pid_t pid, int status_fd) {
+        int error;
+        ssize_t n;
+
+        do
+                n = read(status_fd, &error, sizeof error);
+        while (n < 0 && errno == EINTR);
+        if (n == 0)
+                return 0;
+        (void) waitpid(pid, NULL, 0);
+        return n == (ssize_t) sizeof error && error > 0 ? -error : -EIO;
+}
+
 pid_t acceptor_process_start(struct acceptor_process *ap) {
-        int pair[2];
+        int pair[2], status[2] = { -1, -1 };
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
                 return -errno;
-        pid_t pid = fork();
+        int r = pipe2(status, O_CLOEXEC) < 0 ? -errno : 0;
+        if (r == 0 && (status[1] = move_above(status[1], CONTROL_FD)) < 0)
+                r = status[1];
+        pid_t pid = r < 0 ? -1 : fork();
         if (pid == 0)
-                exec_acceptor(ap->program_fd, pair[1]);
-        if (pid < 0) {
-                int r = -errno;
+                exec_acceptor(ap->program_fd, pair[1], status[1]);
+        if (r == 0 && pid < 0)
+                r = -errno;
+        safe_close(pair[1]);
+        safe_close(status[1]);
+        if (r == 0)
+                r = wait_for_exec(pid, status[0]);
+        safe_close(status[0]);
+        if (r < 0) {
                 safe_close(pair[0]);
-                safe_close(pair[1]);
                 return r;
         }
-        safe_close(pair[1]);
         ap->pid = pid;
         ap->control_fd = pair[0];
         ap->out_blocked = false;

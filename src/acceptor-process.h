@@ -35,8 +35,9 @@ const char *acceptor_program_path(void);
 int acceptor_process_open(struct acceptor_process *ap, const char *path);
 void acceptor_process_close(struct acceptor_process *ap);
 
-/* Starts an acceptor, with the control socket as its fd 3. Returns its PID,
- * or -errno. */
+/* Starts an acceptor, with the control socket as its fd 3. Returns its PID
+ * once the program runs, or -errno: the exec's own (ENOEXEC, EACCES: it
+ * cannot run), or that of a step before it. */
 pid_t acceptor_process_start(struct acceptor_process *ap);
 
 /* The acceptor exited (reaped): forgets it, and what was queued for it. */

@@ -364,6 +364,13 @@ static void keep_fd(int *where, int fd) {
 /* One record from echod, with its fd (-1: none; ours now). Returns 0, or
  * -errno when the acceptor cannot go on. */
 static int handle_record(struct acceptor *a, const struct control_record *record, int fd) {
+        /* A socket echod sent that the kernel could not give us (no free
+         * fd): without it we cannot serve as echod expects; exiting, we are
+         * started again. */
+        bool needs_fd = record->kind == CONTROL_LISTENER || record->kind == CONTROL_LIFELINE ||
+                        record->kind == CONTROL_REPORTS;
+        if (needs_fd && fd < 0)
+                return fd == -EMFILE ? -EMFILE : -EBADF;
         switch (record->kind) {
         case CONTROL_HELLO:
                 return start(a, &record->hello);
@@ -551,8 +558,8 @@ int main(int argc, char *argv[]) {
                 fputs("echod-acceptor: out of memory\n", stderr);
                 return 1;
         }
-        *a = (struct acceptor) { .pid = getpid(), .control_fd = CONTROL_FD, .lifeline_fd = -1, .report_fd = -1,
-                                 .pending.connection.fd = -1 };
+        *a = (struct acceptor) { .pid = getpid(), .control_fd = CONTROL_FD, .lifeline_fd = -1,
+                                 .report_fd = -1, .pending.connection.fd = -1 };
 
         if (!started_by_echod()) {
                 fputs("echod-acceptor: started by echod only (its fd 3 is not echod's "

@@ -24,14 +24,23 @@ void control_queue_clear(struct control_queue *q) {
         q->n = q->n_fds = 0;
 }
 
+/* Ancillary data for the most fds a message carries, aligned as cmsg(3)
+ * asks: a char array alone need not be, on every architecture. */
+union control_buffer {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int) * CONTROL_BATCH_MAX)];
+};
+
 /* Sends the first @n records of @q, with their fds, the first @n_fds. */
 static int send_records(int socket_fd, const struct control_queue *q, size_t n, size_t n_fds) {
-        char control[CMSG_SPACE(sizeof(int) * CONTROL_BATCH_MAX)] = { 0 };
+        union control_buffer control;
         struct iovec iov = { .iov_base = (void *) q->records, .iov_len = sizeof q->records[0] * n };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
+        memset(&control, 0, sizeof control);    /* the padding is sent too */
+
         if (n_fds > 0) {
-                mh.msg_control = control;
+                mh.msg_control = control.bytes;
                 mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
                 struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
                 cmsg->cmsg_level = SOL_SOCKET;
@@ -91,11 +100,11 @@ static void take_fds(struct msghdr *mh, int *fds, size_t n_wanted) {
 }
 
 int control_receive(int socket_fd, struct control_record *records, int *fds) {
-        char control[CMSG_SPACE(sizeof(int) * CONTROL_BATCH_MAX)];
+        union control_buffer control;
         struct iovec iov = { .iov_base = records,
                              .iov_len = sizeof records[0] * CONTROL_BATCH_MAX };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                             .msg_controllen = sizeof control };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes };
         size_t n_wanted = 0;
 
         ssize_t n = recvmsg(socket_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);

@@ -4,6 +4,7 @@
  * stop, rather than grow us. */
 #include "echo.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -327,13 +328,42 @@ static void report_end(int report_fd, int result, uint64_t bytes) {
         (void) n;
 }
 
+/* Where close_range(2) fails: close(2) on each fd from @first to @last that
+ * /proc/self/fd lists, read with getdents64(2) into a buffer on the stack
+ * (nothing allocated in a child). Closing as we go is safe: procfs lists
+ * the fd table by fd number. Returns false without /proc. */
+static bool close_listed_fds(unsigned first, unsigned last) {
+        union {
+                struct dirent64 entry;
+                char bytes[4096];
+        } buf;
+        ssize_t n;
+
+        int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return false;
+        while ((n = getdents64(dir, buf.bytes, sizeof buf.bytes)) > 0) {
+                for (ssize_t at = 0; at < n;) {
+                        const struct dirent64 *e = (const struct dirent64 *) (buf.bytes + at);
+                        char *end;
+                        unsigned long fd = strtoul(e->d_name, &end, 10);
+                        at += e->d_reclen;
+                        if (*end == '\0' && end != e->d_name && fd >= first && fd <= last &&
+                            fd != (unsigned long) dir)
+                                (void) close((int) fd);
+                }
+        }
+        (void) close(dir);
+        return true;
+}
+
 /* close_range(2), or, where it fails (a kernel before 5.9, a seccomp filter
- * that refuses it), close(2) on each fd up to the fd limit: echod opens none
- * above it. */
+ * that refuses it), each open fd in the range, as /proc lists them; without
+ * /proc, close(2) on every fd up to the fd limit. */
 static void close_fds(unsigned first, unsigned last) {
         struct rlimit limit;
 
-        if (close_range(first, last, 0) == 0)
+        if (close_range(first, last, 0) == 0 || close_listed_fds(first, last))
                 return;
         if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
                 limit.rlim_cur = 1024;

@@ -305,6 +305,13 @@ void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed) {
                  suppressed_text(suppressed, more, sizeof more));
 }
 
+void log_copy_lost(unsigned suppressed) {
+        char more[64];
+        log_full(LOG_LEVEL_WARNING, NULL, NULL, 0,
+                 "out of file descriptors: echod's copy of a new connection was lost, so it "
+                 "will not be kept for a restart%s", suppressed_text(suppressed, more, sizeof more));
+}
+
 void log_acceptor_died(int status, unsigned n_active, unsigned restart_ms) {
         char how[64];
         if (WIFSIGNALED(status))

@@ -44,6 +44,8 @@ void log_datagram_dropped(const struct sockaddr *source, socklen_t len, const ch
                           unsigned suppressed);
 void log_fd_store_full(unsigned fd_store_max, unsigned n_not_kept, unsigned suppressed);
 void log_fd_store_failed(int r, unsigned n_not_kept, unsigned suppressed);
+/* The fd attached to a connection's news never reached echod (EMFILE). */
+void log_copy_lost(unsigned suppressed);
 void log_acceptor_died(int status, unsigned n_active, unsigned restart_ms);
 void log_acceptor_hung(pid_t pid, uint64_t silent_ms);
 /* @how: what becomes of the connections, or NULL (no fd store). */

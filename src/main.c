@@ -92,6 +92,12 @@ static int serve(const struct options *o) {
                 server_free(&server);
                 return EXIT_FAILURE;
         }
+        /* systemd's words to echod, read by now: not for the acceptor and the
+         * connections' processes, which inherit the environment. */
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
+        unsetenv("WATCHDOG_PID");
+        unsetenv("FDSTORE");
         r = server_run(&server);
         server_free(&server);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -82,13 +82,19 @@ void notify_close(struct notify *n) {
 }
 
 static int send_message(int fd, const char *text, int attached_fd) {
-        char control[CMSG_SPACE(sizeof(int))] = { 0 };
+        /* Aligned as cmsg(3) asks: a char array alone need not be. */
+        union {
+                struct cmsghdr header;
+                char bytes[CMSG_SPACE(sizeof(int))];
+        } control;
         struct iovec iov = { .iov_base = (char *) text, .iov_len = strlen(text) };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
+        memset(&control, 0, sizeof control);    /* the padding is sent too */
+
         if (attached_fd >= 0) {
-                mh.msg_control = control;
-                mh.msg_controllen = sizeof control;
+                mh.msg_control = control.bytes;
+                mh.msg_controllen = sizeof control.bytes;
                 struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
                 cmsg->cmsg_level = SOL_SOCKET;
                 cmsg->cmsg_type = SCM_RIGHTS;

@@ -38,6 +38,9 @@
  * children go on). */
 #define ACCEPTOR_PING_USEC USEC_PER_SEC
 #define ACCEPTOR_HANG_USEC (5 * USEC_PER_SEC)
+/* A wake-up this late after its deadline means echod itself was not
+ * running (see notice_lost_time()). */
+#define LOST_TIME_USEC USEC_PER_SEC
 /* Between two starts of an acceptor that keeps dying: doubling from 100 ms. */
 #define ACCEPTOR_BACKOFF_MIN_MS 100u
 #define ACCEPTOR_BACKOFF_MAX_MS 1000u
@@ -121,6 +124,10 @@ static void connection_opened(struct server *s, const struct control_record *r, 
                 child.copy_fd = take_fd(&stored->fd);
                 stored->resuming = false;
                 s->n_resuming--;
+        } else if (fd == -EMFILE) {
+                unsigned suppressed;
+                if (ratelimit_allow(&s->copy_lost, child.start_usec, &suppressed))
+                        log_copy_lost(suppressed);
         } else if (fd >= 0 && fd_store_keep_young(&s->fd_store, child.start_usec)) {
                 child.copy_fd = take_fd(&fd);
                 if (s->stopping && !s->finish_all)      /* just before a restart: store now */
@@ -493,13 +500,16 @@ static usec_t ping_interval(const struct server *s) {
 static void check_acceptor_alive(struct server *s, usec_t now) {
         if (s->acceptor.pid == 0 || s->stopping)
                 return;
-        usec_t silent = now > s->pong_usec ? now - s->pong_usec : 0;
-        if (silent >= ACCEPTOR_HANG_USEC) {
-                log_acceptor_hung(s->acceptor.pid, silent / USEC_PER_MSEC);
+        usec_t asked = s->ping_sent_usec != 0 && now > s->ping_sent_usec
+                               ? now - s->ping_sent_usec : 0;
+        if (asked >= ACCEPTOR_HANG_USEC) {
+                log_acceptor_hung(s->acceptor.pid, asked / USEC_PER_MSEC);
                 (void) kill(s->acceptor.pid, SIGKILL);  /* SIGCHLD: acceptor_exited() */
                 s->pong_usec = now;
+                s->ping_sent_usec = 0;
                 return;
         }
+        usec_t silent = now > s->pong_usec ? now - s->pong_usec : 0;
         if (s->ping_sent_usec == 0 && silent >= ping_interval(s)) {
                 tell_acceptor(s, (struct control_record) { .kind = CONTROL_PING,
                                                            .count = ++s->ping_seq }, -1);
@@ -772,7 +782,8 @@ static void run_timers(struct server *s, usec_t now) {
         if (now >= s->acceptor_restart_usec) {
                 int r = start_acceptor(s);
                 if (r < 0) {
-                        log_warning_errno(r, "cannot start the acceptor, trying again");
+                        log_warning_errno(r, "cannot start the acceptor %s, trying again",
+                                          s->acceptor_path);
                         s->acceptor_restart_usec = now + ACCEPTOR_BACKOFF_MAX_MS * USEC_PER_MSEC;
                 }
         }
@@ -803,7 +814,7 @@ static usec_t earliest(usec_t a, usec_t b) {
 static usec_t next_deadline(const struct server *s, usec_t now) {
         usec_t t = s->acceptor_restart_usec;
         if (s->acceptor.pid != 0 && !s->stopping)
-                t = earliest(t, s->ping_sent_usec != 0 ? s->pong_usec + ACCEPTOR_HANG_USEC
+                t = earliest(t, s->ping_sent_usec != 0 ? s->ping_sent_usec + ACCEPTOR_HANG_USEC
                                                        : s->pong_usec + ping_interval(s));
         if (s->next_resume < s->sockets.n_stored && s->resume_after_usec > now)
                 t = earliest(t, s->resume_after_usec);
@@ -819,6 +830,20 @@ static usec_t next_deadline(const struct server *s, usec_t now) {
         if (s->watchdog_period_usec > 0 && serving(s))
                 t = earliest(t, s->watchdog_sent_usec + s->watchdog_period_usec);
         return t > now ? t : now;
+}
+
+/* A turn that woke long after its deadline: echod did not run meanwhile
+ * (SIGSTOP, systemctl freeze, a paused VM), and its acceptor most likely
+ * not either. Time that passed while we could not ask is not the
+ * acceptor's silence: the wait for its answer starts again. */
+static void notice_lost_time(struct server *s, usec_t deadline) {
+        usec_t now = now_usec();
+
+        if (deadline == USEC_INFINITY || now < deadline + LOST_TIME_USEC)
+                return;
+        s->pong_usec = now;
+        if (s->ping_sent_usec != 0)
+                s->ping_sent_usec = now;
 }
 
 /* The loop's fds besides the datagram sockets: the signalfd, the acceptor,
@@ -845,8 +870,10 @@ static int server_turn(struct server *s) {
         fds[POLL_ACCEPTOR].events = (short) (POLLIN | (s->acceptor.out_blocked ? POLLOUT : 0));
         for (size_t i = 0; i < s->sockets.n_datagrams; i++)
                 fds[n++] = (struct pollfd) { .fd = s->sockets.datagrams[i], .events = POLLIN };
-        if (poll(fds, n, poll_timeout_ms(next_deadline(s, now), now)) < 0 && errno != EINTR)
+        usec_t deadline = next_deadline(s, now);
+        if (poll(fds, n, poll_timeout_ms(deadline, now)) < 0 && errno != EINTR)
                 return -errno;
+        notice_lost_time(s, deadline);
 
         if (fds[POLL_ACCEPTOR].revents & POLLIN)
                 read_acceptor(s);
@@ -878,7 +905,7 @@ int server_run(struct server *s) {
                          s->sockets.n_stored == 1 ? "" : "s");
         int r = start_acceptor(s);
         if (r < 0)
-                return log_error_errno(r, "cannot start the acceptor");
+                return log_error_errno(r, "cannot start the acceptor %s", s->acceptor_path);
         send_owed(s);           /* READY=1 */
         s->status_sent_usec = s->watchdog_sent_usec = now_usec();
         s->status_changed = false;
@@ -923,6 +950,7 @@ int server_init(struct server *s, const struct options *o, struct socket_set *so
                 .status_changed = true,
                 .pid = getpid(),
                 .runtime_dir = getenv("RUNTIME_DIRECTORY"),
+                .acceptor_path = acceptor_path,
                 .watchdog_period_usec = notify_watchdog_period(),
                 .acceptor_restart_usec = USEC_INFINITY,
                 .acceptor.control_fd = -1,

@@ -31,6 +31,7 @@ struct server {
          * it. */
         struct socket_set sockets;
         struct notify notify;           /* to systemd; fd -1: none */
+        const char *acceptor_path;      /* for messages */
         const char *runtime_dir;        /* $RUNTIME_DIRECTORY, where ExecStop= says what a
                                          * stop is; NULL: none */
 
@@ -69,6 +70,7 @@ struct server {
 
         struct ratelimit accept_failed, fork_failed, limit_reached, child_killed;
         struct ratelimit source_limit, datagram_dropped, fd_store_full, fd_store_failed;
+        struct ratelimit copy_lost;
 
         bool notify_blocked;    /* PID 1 has not read what we sent: wait for room */
         bool ready_sent;

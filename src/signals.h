@@ -18,8 +18,10 @@
  * echod and the acceptor read and ignore it (there is nothing to reload). */
 #define SIGNAL_PARENT_GONE SIGHUP
 
-/* Blocks SIGCHLD, SIGTERM, SIGINT and the three above, ignores SIGPIPE,
- * and returns a non-blocking signalfd for the six, or -errno. */
+/* Blocks SIGCHLD, SIGTERM, SIGINT and the three above in the calling
+ * thread, which reads them, and sends any of them another thread gets (one
+ * a preloaded library started) on to it; ignores SIGPIPE; and returns a
+ * non-blocking signalfd for the six, or -errno. */
 int signals_open(void);
 
 /* Reads one pending signal from @signal_fd: its number, 0 when none is left,

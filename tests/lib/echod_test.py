@@ -35,6 +35,8 @@ NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
 LIBC_IN_CHILD = os.environ.get('LIBC_IN_CHILD', '')
 # Kills the acceptor right after its first fork (tests/helpers/acceptor-dies-after-fork.c).
 ACCEPTOR_DIES_AFTER_FORK = os.environ.get('ACCEPTOR_DIES_AFTER_FORK', '')
+# Starts a thread from a constructor (tests/helpers/thread-at-start.c).
+THREAD_AT_START = os.environ.get('THREAD_AT_START', '')
 WRAPPER = shlex.split(os.environ.get('ECHOD_WRAPPER', ''))
 # valgrind makes the daemon ~20x slower on CPU; the bounds below are already generous for an
 # unwrapped run, so 10x of them is plenty. Sanitizers cost ~2-3x, which the bounds absorb.
