@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-from echod_test import (Daemon, bound, expect, expect_echo, expect_eof, recv_exactly, run,
-                        wait_until)
+from echod_test import (Daemon, bound, expect, expect_echo, expect_eof, read_available,
+                        recv_exactly, run, wait_until)
 
 SIZE, N = 3, 6
 PAYLOAD = 48 * 1024
@@ -52,21 +52,6 @@ def connections_past_the_store_end_cleanly():
                                f'client {i} (kept): {len(echoed)} bytes echoed and '
                                f'{len(rest)} left for the next instance, of {PAYLOAD}')
                 expect(n_kept == SIZE, f'{n_kept} connections kept, not {SIZE}')
-
-
-def read_available(sock):
-        """Whatever @sock has to read within 0.3 s of quiet."""
-        chunks = []
-        sock.settimeout(0.3)
-        while True:
-                try:
-                        chunk = sock.recv(1 << 20)
-                except TimeoutError:
-                        break
-                if not chunk:
-                        break
-                chunks.append(chunk)
-        return b''.join(chunks)
 
 
 run(connections_past_the_store_end_cleanly)

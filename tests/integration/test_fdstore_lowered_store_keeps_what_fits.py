@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 
-from echod_test import Daemon, bound, expect, expect_echo, run, wait_until
+from echod_test import Daemon, bound, expect, expect_echo, read_available, run, wait_until
 
 STARTED_WITH, LOWERED_TO, N = 30, 3, 6
 PAYLOAD = 12 << 20
@@ -59,21 +59,6 @@ class Client:
                         self.outcome = 'reset'
 
 
-def read_available(sock):
-        """Whatever @sock has to read within 1 s of quiet."""
-        chunks = []
-        sock.settimeout(1.0)
-        while True:
-                try:
-                        chunk = sock.recv(1 << 20)
-                except TimeoutError:
-                        break
-                if not chunk:
-                        break
-                chunks.append(chunk)
-        return b''.join(chunks)
-
-
 def a_lowered_store_keeps_what_fits():
         with Daemon(['--listen', '127.0.0.1:{port}'], fd_store=STARTED_WITH) as daemon:
                 daemon.notify.store_max = LOWERED_TO    # the drop-in, reloaded
@@ -109,9 +94,9 @@ def a_lowered_store_keeps_what_fits():
                                        f'{what}: got {len(c.received)} bytes, not a prefix '
                                        f'of what it sent')
                                 continue
-                        rest = read_available(copy)     # lets the sender finish, too
+                        rest = read_available(copy, quiet=1.0)     # lets the sender finish, too
                         c.sender.join(bound(10))
-                        rest += read_available(copy)
+                        rest += read_available(copy, quiet=1.0)
                         c.reader.join(bound(10))
                         expect(bytes(c.received) + rest == c.payload,
                                f'client {i} (kept): {len(c.received)} bytes echoed and '

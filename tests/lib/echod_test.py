@@ -269,6 +269,22 @@ def round_trip(sock, payload, timeout=None, recv_chunk=1 << 20, on_chunk=None):
         return bytes(received)
 
 
+def read_available(sock, quiet=0.3):
+        """Whatever @sock has to read until @quiet seconds pass without a byte, or the end of
+        the stream."""
+        chunks = []
+        sock.settimeout(quiet)
+        while True:
+                try:
+                        chunk = sock.recv(1 << 20)
+                except TimeoutError:
+                        break
+                if not chunk:
+                        break
+                chunks.append(chunk)
+        return b''.join(chunks)
+
+
 def expect_same_stream(sent, received, what='the echo'):
         """Fails naming the first differing byte, or the missing tail."""
         if sent == received:
