@@ -24,9 +24,12 @@ def signals_reach_echod_through_a_foreign_thread():
                 skip('no thread-at-start library (THREAD_AT_START)')
         with Daemon(['--listen', '127.0.0.1:{port}'],
                     env={'LD_PRELOAD': preload(THREAD_AT_START)}) as daemon:
+                # The acceptor is named once it has exec'd, before the dynamic loader has
+                # run the preload's constructor (slow under ASan): wait for the thread.
                 for pid, what in ((daemon.pid, 'echod'), (daemon.acceptor(), 'the acceptor')):
-                        expect(threads(pid) >= 2, f'{what} runs {threads(pid)} thread(s): the '
-                                                  'preload did not start one')
+                        expect(wait_until(lambda pid=pid: threads(pid) >= 2, bound(5)),
+                               f'{what} runs {threads(pid)} thread(s): the preload did not '
+                               'start one')
                 for i in range(N):
                         with daemon.connect(timeout=bound(5)) as sock:
                                 expect_echo(sock, b'connection %d' % i)

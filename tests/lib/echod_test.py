@@ -1191,13 +1191,21 @@ class Daemon:
                         if line.startswith('echod: ') and containing in line]
 
         def acceptor(self, timeout=None):
-                """The acceptor's PID (the daemon's child that accepts and forks), once it
-                runs and has named itself (within @timeout s), or None."""
+                """The acceptor's PID (the daemon's child that accepts and forks), once its
+                main() runs (within @timeout s), or None. Its name alone does not say so: exec'd
+                by path, it has it before the loader has mapped its libraries and run their
+                constructors (a preload's, say); its signalfd is made in main()."""
+                def in_main(pid):
+                        try:
+                                return 'anon_inode:[signalfd]' in open_fds(pid).values()
+                        except OSError:
+                                return False
+
                 def find():
                         for pid in children_of(self.pid):
                                 st = proc_stat(pid) or {}
                                 if st.get('comm') == ACCEPTOR_COMM and \
-                                   st.get('state') not in ('Z', 'X'):
+                                   st.get('state') not in ('Z', 'X') and in_main(pid):
                                         return pid
                         return None
                 return wait_until(find, bound(5) if timeout is None else timeout)
