@@ -35,8 +35,8 @@ const char *acceptor_program_path(void) {
 }
 
 int acceptor_process_open(struct acceptor_process *ap, const char *path) {
-        *ap = (struct acceptor_process) { .program_fd = -1, .lifeline = { -1, -1 },
-                                          .control_fd = -1 };
+        *ap = (struct acceptor_process) { .program_fd = -1, .path = path,
+                                          .lifeline = { -1, -1 }, .control_fd = -1 };
         ap->program_fd = open(path, O_PATH | O_CLOEXEC);
         if (ap->program_fd < 0)
                 return -errno;
@@ -67,16 +67,23 @@ static int move_above(int fd, int above) {
 }
 
 /* In the child: the control socket becomes fd 3, the only fd of echod's the
- * program inherits (everything else is close-on-exec). Should the exec
+ * program inherits (everything else is close-on-exec). The program runs from
+ * the file opened at start; where execveat() is missing (ENOSYS: qemu-user
+ * before 8.0 has none; /proc/self/fd/N would not do either, as the emulator
+ * reopens that path after the close-on-exec), from its path. Should the exec
  * fail, its errno goes to @status_fd, above fd 3 so that the dup2() cannot
  * take its place, and close-on-exec so that a successful exec closes it. */
-static _Noreturn void exec_acceptor(int program_fd, int control_fd, int status_fd) {
+static _Noreturn void exec_acceptor(const struct acceptor_process *ap, int control_fd,
+                                    int status_fd) {
         static char *const argv[] = { (char *) "echod-acceptor", NULL };
         extern char **environ;
 
         if (control_fd == CONTROL_FD ? fcntl(CONTROL_FD, F_SETFD, 0) == 0
-                                     : dup2(control_fd, CONTROL_FD) == CONTROL_FD)
-                (void) execveat(program_fd, "", argv, environ, AT_EMPTY_PATH);
+                                     : dup2(control_fd, CONTROL_FD) == CONTROL_FD) {
+                (void) execveat(ap->program_fd, "", argv, environ, AT_EMPTY_PATH);
+                if (errno == ENOSYS)
+                        (void) execve(ap->path, argv, environ);
+        }
         int error = errno;
         ssize_t n = write(status_fd, &error, sizeof error);
         (void) n;
@@ -108,7 +115,7 @@ pid_t acceptor_process_start(struct acceptor_process *ap) {
                 r = status[1];
         pid_t pid = r < 0 ? -1 : fork();
         if (pid == 0)
-                exec_acceptor(ap->program_fd, pair[1], status[1]);
+                exec_acceptor(ap, pair[1], status[1]);
         if (r == 0 && pid < 0)
                 r = -errno;
         safe_close(pair[1]);

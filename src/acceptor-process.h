@@ -2,7 +2,8 @@
  * socket to it (control.h). The program is opened once, when echod starts,
  * and every acceptor echod starts is run from that open file: a package
  * upgrade that replaces the program on disk cannot mix versions under one
- * echod. */
+ * echod (where execveat() is missing, as under qemu-user 7, it is run by
+ * its path instead). */
 #pragma once
 
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 
 struct acceptor_process {
         int program_fd;                 /* the executable, opened at start */
+        const char *path;               /* where it was opened */
         /* A pipe echod never writes to: the acceptor and its children hold
          * the read end, which hangs up when echod's main process is gone. */
         int lifeline[2];

@@ -8,19 +8,20 @@ ended."""
 import os
 import subprocess
 
-from echod_test import (NO_CLOSE_RANGE, Daemon, bound, expect, expect_echo, run, skip,
+from echod_test import (WITHOUT_SYSCALL, Daemon, bound, expect, expect_echo, run, skip,
                         wait_until)
 
 
 def children_keep_only_their_own_fds():
-        if not os.access(NO_CLOSE_RANGE, os.X_OK):
-                skip('no no-close-range helper (NO_CLOSE_RANGE)')
-        probe = subprocess.run([NO_CLOSE_RANGE, 'true'], capture_output=True, text=True)
+        if not os.access(WITHOUT_SYSCALL, os.X_OK):
+                skip('no without-syscall helper (WITHOUT_SYSCALL)')
+        probe = subprocess.run([WITHOUT_SYSCALL, 'close_range', 'true'], capture_output=True,
+                               text=True)
         if probe.returncode != 0 and 'Invalid argument' in probe.stderr:
                 skip('no seccomp filter can be set (PR_SET_SECCOMP: EINVAL, as under '
                      'qemu-user, which does not emulate seccomp)')
         with Daemon(['--listen', '127.0.0.1:{port}'], fd_store=16,
-                    under=[NO_CLOSE_RANGE]) as daemon:
+                    under=[WITHOUT_SYSCALL, 'close_range']) as daemon:
                 first = daemon.connect(timeout=bound(5))
                 expect_echo(first, b'first')
                 second = daemon.connect(timeout=bound(5))

@@ -29,8 +29,8 @@ ECHOD = os.environ.get('ECHOD', '')
 ACCEPTOR = os.environ.get('ECHOD_ACCEPTOR') or \
         os.path.join(os.path.dirname(ECHOD), 'echod-acceptor')
 PASS_FDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pass-fds')
-# Runs a command where close_range(2) fails (tests/helpers/no-close-range.c).
-NO_CLOSE_RANGE = os.environ.get('NO_CLOSE_RANGE', '')
+# Runs a command where a system call fails with ENOSYS (tests/helpers/without-syscall.c).
+WITHOUT_SYSCALL = os.environ.get('WITHOUT_SYSCALL', '')
 # A library to preload that uses libc in each connection's child (tests/helpers/libc-in-child.c).
 LIBC_IN_CHILD = os.environ.get('LIBC_IN_CHILD', '')
 # Kills the acceptor right after its first fork (tests/helpers/acceptor-dies-after-fork.c).
@@ -959,9 +959,10 @@ class Daemon:
         as systemd passes sockets (LISTEN_FDS, from fd 3, in that order; see pass-fds): a
         listening socket first, whose address clients then use, then connections the fd
         store kept, which the notify socket holds from the start, as PID 1's store would.
-        @under, a command and its arguments, runs the daemon (e.g. NO_CLOSE_RANGE). @env
-        holds more variables for the daemon (e.g. LD_PRELOAD). @reports_expected: a test
-        that provokes sanitizer reports on purpose checks them itself.
+        @under, a command and its arguments, runs the daemon (e.g. [WITHOUT_SYSCALL,
+        'close_range']). @env holds more variables for the daemon (e.g. LD_PRELOAD).
+        @reports_expected: a test that provokes sanitizer reports on purpose checks them
+        itself.
         """
 
         def __init__(self, args=(), *, activate=None, accept=False, inetd=False,
