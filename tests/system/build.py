@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The package built as a Debian buildd builds it: `dpkg-buildpackage -b`
-with its build-time tests on (dh_auto_test runs the unit and integration
+as a user without privileges, with its build-time tests on (dh_auto_test runs the unit and integration
 suites), in a root of Debian $ECHOD_RELEASE for $ECHOD_ARCH, with that
 release's toolchain. A foreign architecture's root runs under qemu-user
 (binfmt_misc and qemu-user-static): every program of the build, the tests
@@ -124,7 +124,12 @@ def prepare_root(release, arch):
 # start processes with, which a build may well run under: these machines
 # allow 20000, which hid a test needing 1200 (the arm64 VM, its service at
 # 1024, found it). A test that needs more must raise its own limit.
-BUILD_SHELL = 'ulimit -Sn 1024 && cd "$1" && exec dpkg-buildpackage -us -uc -b'
+# As a buildd builds: as a user without privileges (sbuild's), owner of the
+# tree, with a home of its own; the package needs no root to build
+# (Rules-Requires-Root: no), and a test that needs root must skip.
+BUILD_USER = 65534      # nobody:nogroup in every Debian root
+BUILD_SHELL = ('ulimit -Sn 1024 && cd "$1" && exec setpriv --reuid=65534 --regid=65534 '
+               '--clear-groups env HOME="$1/.." dpkg-buildpackage -us -uc -b')
 
 
 def build(root, arch, source_dir, scratch, logfile, nocheck=False):
@@ -134,6 +139,9 @@ def build(root, arch, source_dir, scratch, logfile, nocheck=False):
     for name in tracked_files(source_dir) or []:
         os.makedirs(os.path.dirname(os.path.join(copy, name)), exist_ok=True)
         shutil.copy2(os.path.join(source_dir, name), os.path.join(copy, name))
+    for where, _, files in os.walk(scratch):
+        for name in [where] + [os.path.join(where, f) for f in files]:
+            os.lchown(name, BUILD_USER, BUILD_USER)
     env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2" + (" nocheck" if nocheck else ""),
                LC_ALL="C.UTF-8")
     if arch in QEMU_CPU:
