@@ -130,9 +130,14 @@ def overridden_tags(source_dir):
 
 def check_lintian(root, source_dir, scratch, release):
     changes = glob.glob(os.path.join(scratch, "build", "echod_*.changes"))
+    require(len(changes) == 1, "one .changes for lintian to check", str(changes))
     overridden = overridden_tags(source_dir)
     result = in_root(root, scratch, "lintian", "-I", "--pedantic", "--color=never",
                      *changes, check_status=False, timeout=600)
+    # 0: no error tag, 1: some (listed below); anything else: lintian failed,
+    # and its silence would say nothing.
+    require(result.returncode in (0, 1), f"lintian ran (exit status {result.returncode})",
+            result.stderr[-2000:])
     version = in_root(root, scratch, "lintian", "--version").stdout.strip()
     tags = [line for line in result.stdout.splitlines() if re.match(r"^[EWIPX]: ", line)]
     unexpected = []
