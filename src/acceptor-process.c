@@ -66,23 +66,32 @@ static int move_above(int fd, int above) {
         return r;
 }
 
+/* Whether an exec from the open file failed where one by the path may not:
+ * execveat() missing (ENOSYS: qemu-user before 8.0), refused by a seccomp
+ * filter (EPERM, EACCES), or the program an interpreter must open by name (a
+ * script; any program under qemu-user through binfmt_misc), which cannot
+ * reopen a close-on-exec fd (ENOENT). systemd's fexecve_or_execve() does
+ * the same. */
+static bool exec_by_path_may_work(int error) {
+        return error == ENOSYS || error == ENOENT || error == EPERM || error == EACCES;
+}
+
 /* In the child: the control socket becomes fd 3, the only fd of echod's the
  * program inherits (everything else is close-on-exec). The program runs from
- * the file opened at start; where execveat() is missing (ENOSYS: qemu-user
- * before 8.0 has none; /proc/self/fd/N would not do either, as the emulator
- * reopens that path after the close-on-exec), from its path. Should the exec
- * fail, its errno goes to @status_fd, above fd 3 so that the dup2() cannot
- * take its place, and close-on-exec so that a successful exec closes it. */
-static _Noreturn void exec_acceptor(const struct acceptor_process *ap, int control_fd,
+ * the file opened at start, or else from its path (see above). Should the
+ * exec fail, its errno goes to @status_fd, above fd 3 so that the dup2()
+ * cannot take its place, and close-on-exec so that a successful exec closes
+ * it. */
+static _Noreturn void exec_acceptor(int program_fd, const char *path, int control_fd,
                                     int status_fd) {
         static char *const argv[] = { (char *) "echod-acceptor", NULL };
         extern char **environ;
 
         if (control_fd == CONTROL_FD ? fcntl(CONTROL_FD, F_SETFD, 0) == 0
                                      : dup2(control_fd, CONTROL_FD) == CONTROL_FD) {
-                (void) execveat(ap->program_fd, "", argv, environ, AT_EMPTY_PATH);
-                if (errno == ENOSYS)
-                        (void) execve(ap->path, argv, environ);
+                (void) execveat(program_fd, "", argv, environ, AT_EMPTY_PATH);
+                if (exec_by_path_may_work(errno))
+                        (void) execve(path, argv, environ);
         }
         int error = errno;
         ssize_t n = write(status_fd, &error, sizeof error);
@@ -115,7 +124,7 @@ pid_t acceptor_process_start(struct acceptor_process *ap) {
                 r = status[1];
         pid_t pid = r < 0 ? -1 : fork();
         if (pid == 0)
-                exec_acceptor(ap, pair[1], status[1]);
+                exec_acceptor(ap->program_fd, ap->path, pair[1], status[1]);
         if (r == 0 && pid < 0)
                 r = -errno;
         safe_close(pair[1]);

@@ -2,8 +2,8 @@
  * socket to it (control.h). The program is opened once, when echod starts,
  * and every acceptor echod starts is run from that open file: a package
  * upgrade that replaces the program on disk cannot mix versions under one
- * echod (where execveat() is missing, as under qemu-user 7, it is run by
- * its path instead). */
+ * echod (where that cannot be, it is run by its path: execveat() missing or
+ * refused, a script, qemu-user). */
 #pragma once
 
 #include <stdbool.h>

@@ -566,7 +566,8 @@ int main(int argc, char *argv[]) {
                       "control socket)\n", stderr);
                 return 2;
         }
-        /* Started from an fd, the kernel named us after it: say who we are. */
+        /* Started from an fd, kernels before 6.14 named us after its number:
+         * say who we are. */
         (void) prctl(PR_SET_NAME, "echod-acceptor");
         if (argc > 0 && argv[0]) {
                 title = argv[0];

@@ -1,8 +1,9 @@
-/* without-syscall NAME COMMAND...: runs COMMAND where the system call NAME
- * (close_range or execveat) fails with ENOSYS, as on an older kernel, under
- * a seccomp filter that refuses it, or under an emulator that lacks it
- * (qemu-user before 8.0 has no execveat); everything else is allowed. A
- * seccomp filter, inherited by COMMAND and everything it forks. */
+/* without-syscall NAME[:EPERM] COMMAND...: runs COMMAND where the system
+ * call NAME (close_range or execveat) fails with ENOSYS, as on an older
+ * kernel or under an emulator that lacks it (qemu-user before 8.0 has no
+ * execveat), or with EPERM, as under a seccomp filter that refuses it (the
+ * usual action of container runtimes' and systemd's); everything else is
+ * allowed. A seccomp filter, inherited by COMMAND and everything it forks. */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -29,10 +30,17 @@ static long syscall_number(const char *name) {
 }
 
 int main(int argc, char *argv[]) {
-        long nr = argc >= 3 ? syscall_number(argv[1]) : -1;
+        char *name = argc >= 3 ? argv[1] : NULL;
+        char *how = name ? strchr(name, ':') : NULL;
+        int error = ENOSYS;
 
-        if (nr < 0) {
-                fputs("usage: without-syscall close_range|execveat COMMAND...\n", stderr);
+        if (how) {
+                *how++ = '\0';
+                error = strcmp(how, "EPERM") == 0 ? EPERM : -1;
+        }
+        long nr = name ? syscall_number(name) : -1;
+        if (nr < 0 || error < 0) {
+                fputs("usage: without-syscall close_range|execveat[:EPERM] COMMAND...\n", stderr);
                 return 2;
         }
         /* The helper only ever runs native binaries: the syscall number is
@@ -41,7 +49,7 @@ int main(int argc, char *argv[]) {
         struct sock_filter filter[] = {
                 BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
                 BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned) nr, 0, 1),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned) error & SECCOMP_RET_DATA)),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
         struct sock_fprog program = { .len = sizeof filter / sizeof filter[0], .filter = filter };
