@@ -124,12 +124,14 @@ def prepare_root(release, arch):
 # start processes with, which a build may well run under: these machines
 # allow 20000, which hid a test needing 1200 (the arm64 VM, its service at
 # 1024, found it). A test that needs more must raise its own limit.
-# As a buildd builds: as a user without privileges (sbuild's), owner of the
-# tree, with a home of its own; the package needs no root to build
-# (Rules-Requires-Root: no), and a test that needs root must skip.
+# As a buildd builds: as a user without privileges, owner of the tree, whose
+# home does not exist (sbuild's is /nonexistent too: a build writing outside
+# its tree fails); the package needs no root to build (Rules-Requires-Root:
+# no), and a test that needs root must skip.
 BUILD_USER = 65534      # nobody:nogroup in every Debian root
 BUILD_SHELL = ('ulimit -Sn 1024 && cd "$1" && exec setpriv --reuid=65534 --regid=65534 '
-               '--clear-groups env HOME="$1/.." dpkg-buildpackage -us -uc -b')
+               '--clear-groups env HOME=/nonexistent USER=nobody LOGNAME=nobody '
+               'dpkg-buildpackage -us -uc -b')
 
 
 def build(root, arch, source_dir, scratch, logfile, nocheck=False):

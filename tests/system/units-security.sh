@@ -6,10 +6,10 @@ set -euo pipefail
 
 src=$1
 command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
-# It makes /run/systemd if there is none, which only root can (a build
-# user's chroot has an empty /run).
-if [ ! -d /run/systemd ] && [ "$(id -u)" -ne 0 ]; then
-        echo "SKIP: systemd-analyze needs /run/systemd, and only root could make it"
+# It makes /run/systemd if there is none, which a build user cannot in a
+# chroot whose /run is root's and empty.
+if [ ! -d /run/systemd ] && [ ! -w /run ]; then
+        echo "SKIP: systemd-analyze needs /run/systemd, and this user cannot make it"
         exit 77
 fi
 
