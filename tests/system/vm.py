@@ -292,6 +292,13 @@ def main(argv):
         deb = prepare(release, arch, source_dir, scratch)
         tree = build.kept_tree(release.name, arch, source_dir) \
             if arch != build.HOST_ARCH else None
+        # A foreign architecture's VM is where its build-time tests that
+        # qemu-user had to skip run on a real kernel: without the tree of
+        # that build there would be nothing to run them from.
+        require(arch == build.HOST_ARCH or tree,
+                f"the build tree of build-{release.name}-{arch}, with its tests, kept "
+                f"for this tree (run build-{release.name}-{arch} first, in the same "
+                "build directory)")
         image = vm_image(release, scratch)
         payload = payload_image(scratch, deb, source_dir, machine, e2e_modules, tree)
         console = boot(release, machine, image, payload, os.path.join(scratch, "console.log"),
