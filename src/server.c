@@ -44,9 +44,6 @@
 /* Between two starts of an acceptor that keeps dying: doubling from 100 ms. */
 #define ACCEPTOR_BACKOFF_MIN_MS 100u
 #define ACCEPTOR_BACKOFF_MAX_MS 1000u
-/* At most this long, and half the shutdown timeout, a stop waits for PID 1
- * to confirm the connections it just sent to the store. */
-#define STOP_CONFIRM_MAX_USEC (2 * USEC_PER_SEC)
 /* The acceptor kills its children at the shutdown timeout; echod kills
  * what is left this much later. */
 #define STOP_BACKSTOP_USEC (2 * USEC_PER_SEC)
@@ -640,6 +637,11 @@ static void signal_children_when_confirmed(struct server *s, usec_t now) {
         if (!s->finish_all && (!drained || !fd_store_settled(&s->fd_store)) &&
             now < s->confirm_deadline_usec)
                 return;
+        if (!s->finish_all && !fd_store_settled(&s->fd_store))
+                log_notice("PID 1 has not confirmed the fd store within %.1f s of the stop: "
+                           "%u connections sent and %u waiting are not kept, they end here",
+                           s->options->shutdown_timeout_sec / 2.0, s->fd_store.n_unconfirmed,
+                           s->fd_store.n_young);
         if (!s->finish_all)
                 unstore_unconfirmed(s);
         tell_acceptor(s, (struct control_record) {
@@ -706,8 +708,10 @@ static void begin_stop(struct server *s) {
                 }
         }
         s->stop_deadline_usec = now + timeout + STOP_BACKSTOP_USEC;
-        s->confirm_deadline_usec = now + (timeout / 2 < STOP_CONFIRM_MAX_USEC
-                                                  ? timeout / 2 : STOP_CONFIRM_MAX_USEC);
+        /* PID 1 confirms in milliseconds when it is idle; busy, its notify
+         * queue (as few as 10 messages) may take seconds to drain. Half the
+         * shutdown timeout leaves the other half for the children. */
+        s->confirm_deadline_usec = now + timeout / 2;
         signal_children_when_confirmed(s, now);
         send_stopping(s);
         log_stopping(n_active(s), s->options->shutdown_timeout_sec, how);
