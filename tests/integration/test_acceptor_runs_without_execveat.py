@@ -11,11 +11,10 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 
 from echod_test import (ACCEPTOR, WITHOUT_SYSCALL, WRAPPER, Daemon, bound, expect,
-                        expect_echo, run, skip, wait_until)
+                        expect_echo, run, skip, skip_without_seccomp_helper, wait_until)
 
 
 def serves_through_two_acceptors(daemon, how):
@@ -59,13 +58,7 @@ def acceptor_runs_by_its_path():
         if WRAPPER:
                 skip('valgrind runs a program\'s execveat as an execve of its own: no exec '
                      'here would be one from the open file')
-        if not os.access(WITHOUT_SYSCALL, os.X_OK):
-                skip('no without-syscall helper (WITHOUT_SYSCALL)')
-        probe = subprocess.run([WITHOUT_SYSCALL, 'execveat', 'true'], capture_output=True,
-                               text=True)
-        if probe.returncode != 0 and 'Invalid argument' in probe.stderr:
-                skip('no seccomp filter can be set (PR_SET_SECCOMP: EINVAL, as under '
-                     'qemu-user, which does not emulate seccomp)')
+        skip_without_seccomp_helper('execveat')
         execveat_refused('ENOSYS')
         execveat_refused('EPERM')
         script_as_acceptor()

@@ -6,20 +6,13 @@ neither the listener nor another client's connection (the parent holds a copy of
 young one, with an fd store), which a child's copy would keep open after its own child
 ended."""
 import os
-import subprocess
 
-from echod_test import (WITHOUT_SYSCALL, Daemon, bound, expect, expect_echo, run, skip,
-                        wait_until)
+from echod_test import (WITHOUT_SYSCALL, Daemon, bound, expect, expect_echo, run,
+                        skip_without_seccomp_helper, wait_until)
 
 
 def children_keep_only_their_own_fds():
-        if not os.access(WITHOUT_SYSCALL, os.X_OK):
-                skip('no without-syscall helper (WITHOUT_SYSCALL)')
-        probe = subprocess.run([WITHOUT_SYSCALL, 'close_range', 'true'], capture_output=True,
-                               text=True)
-        if probe.returncode != 0 and 'Invalid argument' in probe.stderr:
-                skip('no seccomp filter can be set (PR_SET_SECCOMP: EINVAL, as under '
-                     'qemu-user, which does not emulate seccomp)')
+        skip_without_seccomp_helper('close_range')
         with Daemon(['--listen', '127.0.0.1:{port}'], fd_store=16,
                     under=[WITHOUT_SYSCALL, 'close_range']) as daemon:
                 first = daemon.connect(timeout=bound(5))

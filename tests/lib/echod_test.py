@@ -76,6 +76,18 @@ def skip(message):
         raise TestSkipped(message)
 
 
+def skip_without_seccomp_helper(name):
+        """Skips unless the without-syscall helper can refuse @name here: it must be built,
+        and a seccomp filter must be settable (qemu-user does not emulate seccomp)."""
+        if not os.access(WITHOUT_SYSCALL, os.X_OK):
+                skip('no without-syscall helper (WITHOUT_SYSCALL)')
+        probe = subprocess.run([WITHOUT_SYSCALL, name, 'true'], capture_output=True,
+                               text=True)
+        if probe.returncode != 0 and 'Invalid argument' in probe.stderr:
+                skip('no seccomp filter can be set (PR_SET_SECCOMP: EINVAL, as under '
+                     'qemu-user, which does not emulate seccomp)')
+
+
 def run(test):
         """Runs @test and exits with meson's codes: 0 pass, 1 fail, 77 skip."""
         if not ECHOD or not os.access(ECHOD, os.X_OK):
