@@ -637,13 +637,14 @@ static void signal_children_when_confirmed(struct server *s, usec_t now) {
         if (!s->finish_all && (!drained || !fd_store_settled(&s->fd_store)) &&
             now < s->confirm_deadline_usec)
                 return;
-        if (!s->finish_all && !fd_store_settled(&s->fd_store))
-                log_notice("PID 1 has not confirmed the fd store within %.1f s of the stop: "
-                           "%u connections sent and %u waiting are not kept, they end here",
-                           s->options->shutdown_timeout_sec / 2.0, s->fd_store.n_unconfirmed,
-                           s->fd_store.n_young);
-        if (!s->finish_all)
+        if (!s->finish_all) {
+                if (!fd_store_settled(&s->fd_store))
+                        log_notice("PID 1 has not confirmed the fd store within %.1f s of the "
+                                   "stop: %u connections sent and %u waiting are not kept, "
+                                   "they end here", s->options->shutdown_timeout_sec / 2.0,
+                                   s->fd_store.n_unconfirmed, s->fd_store.n_young);
                 unstore_unconfirmed(s);
+        }
         tell_acceptor(s, (struct control_record) {
                 .kind = CONTROL_STOP,
                 .count = s->finish_all ? CONTROL_STOP_FINISH_ALL : 0 }, -1);
